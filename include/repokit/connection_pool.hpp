@@ -1,0 +1,84 @@
+// A bounded pool of sessions. acquire() waits at most the acquire timeout, then fails with
+// errc::pool_exhausted; a lease gives its session back when it goes away, or has it destroyed
+// and replaced when discard() says its state is unknown. Leases keep the pool alive.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "repokit/metrics.hpp"
+#include "repokit/result.hpp"
+#include "repokit/session.hpp"
+
+namespace repokit {
+
+using session_factory = std::function<result<std::unique_ptr<Session>>()>;
+
+struct pool_status {
+  std::size_t max_size = 0;
+  std::size_t open = 0;    // connections that exist: idle + in use + being opened
+  std::size_t in_use = 0;  // leased out right now
+};
+
+class connection_pool;
+
+class connection_lease {
+ public:
+  connection_lease(connection_lease&& other) noexcept = default;
+  connection_lease& operator=(connection_lease&&) = delete;
+  connection_lease(const connection_lease&) = delete;
+  connection_lease& operator=(const connection_lease&) = delete;
+  ~connection_lease();
+
+  Session& session() const noexcept { return *session_; }
+  // The connection's state is unknown (lost, failed rollback): destroy it instead of reusing it.
+  void discard() noexcept { discard_ = true; }
+
+ private:
+  friend class connection_pool;
+  connection_lease(std::shared_ptr<connection_pool> pool, std::unique_ptr<Session> session)
+      : pool_(std::move(pool)), session_(std::move(session)) {}
+
+  std::shared_ptr<connection_pool> pool_;
+  std::unique_ptr<Session> session_;
+  bool discard_ = false;
+};
+
+class connection_pool : public std::enable_shared_from_this<connection_pool> {
+ public:
+  struct settings {
+    std::size_t max_size = 8;
+    std::chrono::milliseconds acquire_timeout{30'000};
+    bool check_on_checkout = false;  // ping an idle connection before handing it out
+  };
+
+  static std::shared_ptr<connection_pool> create(session_factory factory, settings config,
+                                                 std::shared_ptr<metrics> counters);
+
+  result<connection_lease> acquire();
+  pool_status status() const;
+
+  connection_pool(session_factory factory, settings config, std::shared_ptr<metrics> counters);
+
+ private:
+  friend class connection_lease;
+  void give_back(std::unique_ptr<Session> session, bool discard) noexcept;
+  result<std::unique_ptr<Session>> open_new();
+
+  const session_factory factory_;
+  const settings config_;
+  const std::shared_ptr<metrics> counters_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<Session>> idle_;
+  std::size_t open_ = 0;
+  std::size_t in_use_ = 0;
+};
+
+}  // namespace repokit

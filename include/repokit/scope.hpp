@@ -1,0 +1,197 @@
+// Scopes: how units of work are opened. run_unit(db, options, body) runs body(UnitOfWork&),
+// commits when it succeeds, rolls back otherwise and, at the outermost scope only, runs the whole
+// body again on a fresh unit after a transient failure. A scope opened inside another on the same
+// Database and thread joins it. unit_guard is the same for code that cannot be a callable.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "repokit/database.hpp"
+#include "repokit/result.hpp"
+#include "repokit/retry/db_retry.hpp"
+#include "repokit/retry/retry_state.hpp"
+#include "repokit/unit_of_work.hpp"
+
+namespace repokit {
+
+enum class propagation : std::uint8_t {
+  join,         // inside another scope on this Database and thread: be part of its unit
+  independent,  // always a unit of its own, with its own connection and transaction
+};
+
+struct scope_options {
+  propagation propagate = propagation::join;
+  access_mode access = access_mode::automatic;
+  std::optional<db_retry> retry{};  // the root scope's policy; the Database's default if empty
+  bool idempotent = false;        // the body may land twice: retry even after an in-doubt commit
+  std::string_view name = "unit_of_work";  // names the scope in logs when no statement failed
+};
+
+namespace detail {
+
+template <class R>
+struct as_result {
+  using type = result<R>;
+};
+template <class T>
+struct as_result<result<T>> {
+  using type = result<T>;
+};
+template <>
+struct as_result<void> {
+  using type = result<void>;
+};
+
+template <class Body, class... Args>
+using body_result_t = typename as_result<std::invoke_result_t<Body&, Args&...>>::type;
+
+// Runs the body, turning "returns void" and "returns a plain value" into results.
+template <class Body, class... Args>
+body_result_t<Body, Args...> invoke_body(Body& body, Args&... args) {
+  if constexpr (std::is_void_v<std::invoke_result_t<Body&, Args&...>>) {
+    body(args...);
+    return success();
+  } else {
+    return body(args...);
+  }
+}
+
+// The bookkeeping of one root scope's retry loop; kept out of the templates.
+class root_run {
+ public:
+  root_run(const Database& db, const scope_options& options);
+  root_run(const root_run&) = delete;
+  root_run& operator=(const root_run&) = delete;
+
+  // How the next attempt begins: learns from a failed attempt that wrote.
+  access_mode access() const noexcept { return access_; }
+  void learn_from(const UnitOfWork& unit) noexcept;
+  // After a failed attempt: logs, counts, sleeps and answers true when the body must run again.
+  bool retry_after(const error& failure);
+
+ private:
+  const Database& db_;
+  const scope_options& options_;
+  db_retry policy_;
+  retry_state state_;
+  access_mode access_;
+};
+
+// An error for a body that threw something other than db_error, for the rollback's log line.
+error error_from_exception(std::string_view scope) noexcept;
+
+// Within perform(): root scopes leave retrying to it.
+bool retries_owned_by_caller() noexcept;
+
+class retry_ownership {
+ public:
+  retry_ownership() noexcept;
+  ~retry_ownership();
+  retry_ownership(const retry_ownership&) = delete;
+  retry_ownership& operator=(const retry_ownership&) = delete;
+};
+
+template <class Body, class... Args>
+auto run_joined(UnitOfWork& unit, Body& body, Args&... args) {
+  // No retry here: a transient error must reach the root, which alone can start over.
+  auto outcome = invoke_body(body, unit, args...);
+  if (!outcome) unit.mark_rollback_only(outcome.error());
+  return outcome;
+}
+
+}  // namespace detail
+
+// Runs body(UnitOfWork&) in a unit of work. body returns result<T>, T or void; run_unit
+// returns result<T> (result<void> for void). Exceptions from body roll back and pass through,
+// except db_error (a failed result's .value()), which is classified and retried like an error.
+template <class Body>
+auto run_unit(const Database& db, const scope_options& options, Body&& body)
+    -> detail::body_result_t<Body, UnitOfWork> {
+  using outcome_type = detail::body_result_t<Body, UnitOfWork>;
+  if (options.propagate == propagation::join) {
+    if (UnitOfWork* outer = UnitOfWork::current(db)) return detail::run_joined(*outer, body);
+  }
+  detail::root_run run(db, options);
+  for (;;) {
+    std::optional<error> failed;
+    {
+      UnitOfWork unit(db, run.access());
+      try {
+        outcome_type outcome = detail::invoke_body(body, unit);
+        if (outcome) {
+          auto committed = unit.commit();
+          if (committed) return outcome;
+          failed = std::move(committed).error();
+        } else {
+          unit.rollback(rollback_cause::body_error, &outcome.error());
+          failed = std::move(outcome).error();
+        }
+        run.learn_from(unit);
+      } catch (const db_error& thrown) {
+        unit.rollback(rollback_cause::exception, &thrown.failure());
+        run.learn_from(unit);
+        if (!run.retry_after(thrown.failure())) throw;
+        continue;
+      } catch (...) {
+        const error reason = detail::error_from_exception(options.name);
+        unit.rollback(rollback_cause::exception, &reason);
+        throw;
+      }
+    }  // the unit has ended and its connection is back in the pool before any wait
+    if (!run.retry_after(*failed)) return failure(std::move(*failed));
+  }
+}
+
+template <class Body>
+auto run_unit(const Database& db, Body&& body) {
+  return run_unit(db, scope_options{}, std::forward<Body>(body));
+}
+
+// Runs fn() again as a whole after a transient failure, like libpqxx's perform or a Python
+// @db_retry decorator. Scopes inside fn do not retry on their own: fn is the unit that is
+// repeated, so whatever fn commits before failing must be safe to do twice.
+template <class Fn>
+auto perform(const Database& db, Fn&& fn, std::optional<db_retry> policy = std::nullopt)
+    -> detail::body_result_t<Fn> {
+  const scope_options options{.retry = std::move(policy), .name = "perform"};
+  detail::root_run run(db, options);
+  for (;;) {
+    std::optional<error> failed;
+    try {
+      detail::retry_ownership owned;
+      auto outcome = detail::invoke_body(fn);
+      if (outcome) return outcome;
+      failed = std::move(outcome).error();
+    } catch (const db_error& thrown) {
+      if (!run.retry_after(thrown.failure())) throw;
+      continue;
+    }
+    if (!run.retry_after(*failed)) return failure(std::move(*failed));
+  }
+}
+
+// A unit of work for code that cannot be a callable. Rolls back when destroyed unless commit()
+// succeeded; commit() reports failures; never retries. Inside another scope it joins it: then
+// commit() leaves the commit to the outer scope, and a guard left uncommitted makes it roll back.
+class unit_guard {
+ public:
+  explicit unit_guard(const Database& db, scope_options options = {});
+  ~unit_guard();
+  unit_guard(const unit_guard&) = delete;
+  unit_guard& operator=(const unit_guard&) = delete;
+  unit_guard(unit_guard&&) = delete;
+  unit_guard& operator=(unit_guard&&) = delete;
+
+  UnitOfWork& unit() noexcept { return *unit_; }
+  result<void> commit();
+
+ private:
+  std::optional<UnitOfWork> own_;
+  UnitOfWork* unit_;
+  bool committed_ = false;
+};
+
+}  // namespace repokit

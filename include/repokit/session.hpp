@@ -1,0 +1,44 @@
+// Session: the one seam between repokit and a database connection. The real one wraps a SOCI
+// session; tests put a trompeloeil mock in its place. Errors come back classified, never thrown.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "repokit/dialect.hpp"
+#include "repokit/result.hpp"
+#include "repokit/statement.hpp"
+#include "repokit/value.hpp"
+
+namespace repokit {
+
+enum class begin_mode : std::uint8_t {
+  deferred,   // plain BEGIN
+  immediate,  // SQLite BEGIN IMMEDIATE: take the write lock now, honouring the busy timeout
+};
+
+class Session {
+ public:
+  virtual ~Session() = default;
+
+  virtual dialect kind() const noexcept = 0;
+
+  virtual result<void> begin(begin_mode mode) = 0;
+  // A connection lost while COMMIT was under way reports errc::in_doubt.
+  virtual result<void> commit() = 0;
+  virtual result<void> rollback() = 0;
+
+  // Runs a statement that returns rows typed as `sql.columns` says.
+  virtual result<std::vector<row>> query(const statement& sql, std::span<const param> params) = 0;
+  // Runs a command; answers the number of rows it changed.
+  virtual result<std::uint64_t> execute(const statement& sql, std::span<const param> params) = 0;
+  // Runs trusted SQL with no parameters and no caching: schema changes, session settings.
+  virtual result<void> execute_script(std::string_view sql) = 0;
+
+  // A cheap round trip that tells whether the connection still works.
+  virtual bool ping() = 0;
+};
+
+}  // namespace repokit

@@ -1,0 +1,83 @@
+// UnitOfWork: one pooled connection and one transaction. It commits only if its body succeeded
+// and no statement in it failed; otherwise it rolls back. A failed statement poisons it: every
+// later statement fails fast naming the first failure. It belongs to the thread that opened it.
+// The connection is taken from the pool at the first statement, not before, and given back
+// clean (or discarded when its state is unknown) when the unit ends.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "repokit/connection_pool.hpp"
+#include "repokit/database.hpp"
+#include "repokit/metrics.hpp"
+#include "repokit/result.hpp"
+#include "repokit/session.hpp"
+#include "repokit/statement.hpp"
+#include "repokit/value.hpp"
+
+namespace repokit {
+
+enum class access_mode : std::uint8_t {
+  automatic,   // BEGIN at the first statement; on SQLite IMMEDIATE if that statement writes
+  read_write,  // BEGIN IMMEDIATE on SQLite from the start: for units that read, then write
+  read_only,   // writes are refused
+};
+
+class UnitOfWork {
+ public:
+  explicit UnitOfWork(Database db, access_mode access = access_mode::automatic);
+  ~UnitOfWork();  // rolls back if still open
+  UnitOfWork(const UnitOfWork&) = delete;
+  UnitOfWork& operator=(const UnitOfWork&) = delete;
+  UnitOfWork(UnitOfWork&&) = delete;
+  UnitOfWork& operator=(UnitOfWork&&) = delete;
+
+  result<std::vector<row>> query(const statement& sql, std::span<const param> params = {});
+  // The first row, or nothing when the query returned none.
+  result<std::optional<row>> query_one(const statement& sql, std::span<const param> params = {});
+  result<std::uint64_t> execute(const statement& sql, std::span<const param> params = {});
+  // Trusted SQL without parameters (schema changes); counts as a write.
+  result<void> execute_script(std::string_view sql);
+
+  // Ends the unit: COMMIT, or a rollback and the reason when it must not commit.
+  result<void> commit();
+  // Ends the unit with a rollback. `reason`, if any, is logged.
+  void rollback(rollback_cause cause, const error* reason = nullptr) noexcept;
+  // The unit may go on, but it will roll back at its end, reporting `reason`.
+  void mark_rollback_only(const error& reason);
+
+  dialect kind() const noexcept { return db_.kind(); }
+  const Database& database() const noexcept { return db_; }
+  bool ended() const noexcept { return phase_ == phase::ended; }
+  bool wrote() const noexcept { return wrote_; }
+  // The first failed statement, which poisoned the unit.
+  const std::optional<error>& poison() const noexcept { return poison_; }
+
+  // The innermost open unit of this thread on `db`, if any: the one a nested scope joins.
+  static UnitOfWork* current(const Database& db) noexcept;
+
+ private:
+  enum class phase : std::uint8_t { idle, in_transaction, ended };
+
+  result<Session*> prepare_for(statement_kind kind, std::string_view operation);
+  template <class T>
+  result<T> record(result<T> outcome);
+  result<void> refuse_if_foreign_thread(std::string_view operation) const;
+  void end(bool discard_connection) noexcept;
+
+  Database db_;
+  access_mode access_;
+  std::thread::id owner_;
+  phase phase_ = phase::idle;
+  bool wrote_ = false;
+  std::optional<connection_lease> lease_;
+  std::optional<error> poison_;
+  std::optional<error> rollback_only_;
+};
+
+}  // namespace repokit

@@ -1,0 +1,69 @@
+// The rows repokit's repositories read and write, as plain structs: no SOCI, no database types.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "repokit/result.hpp"
+
+namespace repokit {
+
+using timestamp = std::chrono::time_point<std::chrono::system_clock, std::chrono::milliseconds>;
+
+struct Channel {
+  std::string channel_id;
+  std::string name;
+  timestamp created_at{};
+  bool operator==(const Channel&) const = default;
+};
+
+struct Video {
+  std::string video_id;
+  std::string channel_id;
+  std::string title;
+  std::int64_t duration_seconds = 0;
+  timestamp created_at{};
+  timestamp updated_at{};
+  bool operator==(const Video&) const = default;
+};
+
+// The fields update_video changes; the ones left empty keep their stored value.
+struct video_changes {
+  std::optional<std::string> channel_id{};
+  std::optional<std::string> title{};
+  std::optional<std::int64_t> duration_seconds{};
+};
+
+enum class job_status : std::uint8_t { pending, running, succeeded, failed };
+
+std::string_view to_string(job_status status) noexcept;
+// "pending", "running", "succeeded" or "failed"; anything else is errc::invalid_argument.
+result<job_status> parse_job_status(std::string_view text);
+
+struct Job {
+  std::int64_t id = 0;
+  std::string job_type;
+  std::string target_id;
+  job_status status = job_status::pending;
+  std::string parameters;  // opaque to repokit, typically JSON
+  std::int64_t attempts = 0;
+  std::optional<std::string> last_error{};
+  std::optional<std::string> worker_id{};
+  timestamp created_at{};
+  timestamp updated_at{};
+  std::optional<timestamp> started_at{};
+  std::optional<timestamp> finished_at{};
+  bool operator==(const Job&) const = default;
+};
+
+// What get_or_create-style calls answer: the record, and whether this call created it.
+template <class Record>
+struct created_or_existing {
+  Record record;
+  bool created = false;
+};
+
+}  // namespace repokit

@@ -1,0 +1,40 @@
+#include <array>
+#include <string>
+
+#include "repokit/repositories/job_repository.hpp"
+#include "repokit/repositories/records.hpp"
+
+namespace repokit {
+
+std::string_view to_string(job_status status) noexcept {
+  switch (status) {
+    case job_status::pending: return "pending";
+    case job_status::running: return "running";
+    case job_status::succeeded: return "succeeded";
+    case job_status::failed: return "failed";
+  }
+  return "unknown";
+}
+
+result<job_status> parse_job_status(std::string_view text) {
+  for (const job_status status : {job_status::pending, job_status::running, job_status::succeeded,
+                                  job_status::failed}) {
+    if (text == to_string(status)) return status;
+  }
+  return failure(errc::invalid_argument,
+                 "unknown job status '" + std::string(text.substr(0, 64)) +
+                     "'; expected pending, running, succeeded or failed");
+}
+
+bool is_allowed_transition(job_status from, job_status to) noexcept {
+  using enum job_status;
+  switch (to) {
+    case running: return from == pending;
+    case succeeded: return from == running;
+    case failed: return from == pending || from == running;
+    case pending: return from == running || from == failed;
+  }
+  return false;
+}
+
+}  // namespace repokit

@@ -1,0 +1,62 @@
+#include "repokit/retry/retry_state.hpp"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+namespace repokit {
+namespace {
+
+double default_unit_random() {
+  // One engine per thread: retries of many threads must not contend on a shared generator.
+  thread_local std::minstd_rand engine{std::random_device{}()};
+  return std::uniform_real_distribution<double>{0.0, 1.0}(engine);
+}
+
+}  // namespace
+
+std::optional<std::string> db_retry::invalid_reason() const {
+  if (max_retries < 0) return "max_retries must be 0 or more";
+  if (initial_delay < seconds{0}) return "initial_delay must not be negative";
+  if (max_delay < initial_delay) return "max_delay must not be below initial_delay";
+  if (!(multiplier >= 1.0)) return "multiplier must be 1.0 or more";
+  if (deadline && *deadline <= seconds{0}) return "deadline must be positive when set";
+  return std::nullopt;
+}
+
+retry_state::retry_state(const db_retry& policy)
+    : policy_(policy), max_retries_(std::max(0, policy.max_retries)), started_(now()) {}
+
+db_retry::clock_type::time_point retry_state::now() const {
+  return policy_.clock ? policy_.clock() : db_retry::clock_type::now();
+}
+
+seconds retry_state::elapsed() const { return now() - started_; }
+
+retry_decision retry_state::on_failure(retry_class failure, bool idempotent) {
+  const bool retryable = failure == retry_class::retry_transaction ||
+                         failure == retry_class::reconnect_then_retry ||
+                         (failure == retry_class::in_doubt && idempotent);
+  if (!retryable) return {retry_verdict::not_retryable};
+  if (attempt_ > max_retries_) return {retry_verdict::attempts_exhausted};
+
+  const double draw = policy_.random ? policy_.random() : default_unit_random();
+  const seconds delay = policy_.schedule().delay(attempt_, draw);
+  if (policy_.deadline && elapsed() + delay >= *policy_.deadline) {
+    return {retry_verdict::deadline_exceeded, delay};
+  }
+  return {retry_verdict::retry, delay};
+}
+
+void retry_state::wait(const retry_decision& decision) {
+  if (decision.delay > seconds{0}) {
+    if (policy_.sleep) {
+      policy_.sleep(decision.delay);
+    } else {
+      std::this_thread::sleep_for(decision.delay);
+    }
+  }
+  ++attempt_;
+}
+
+}  // namespace repokit

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Install every system package needed to build and test repokit on Debian
+# bookworm. Safe to run repeatedly: does nothing when all packages are present.
+set -euo pipefail
+
+# Single list of required packages; append new ones here.
+PACKAGES=(
+    build-essential
+    cmake
+    git
+    pkg-config
+    ca-certificates
+    libsoci-dev
+    libsqlite3-dev
+    libpq-dev
+    libmariadb-dev
+    libboost-dev
+    libspdlog-dev
+    catch2
+    libtrompeloeil-cpp-dev
+    libbenchmark-dev
+    postgresql      # server binaries, tests start throwaway clusters
+    sqlite3         # CLI, handy for inspecting test databases
+    rsync
+    procps
+    iproute2
+)
+
+# How long apt may wait for another apt/dpkg process to release its locks.
+LOCK_TIMEOUT="${REPOKIT_APT_LOCK_TIMEOUT:-600}"
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+if ((EUID != 0)); then
+    log "missing packages: ${missing[*]}"
+    log "must run as root to install them"
+    exit 1
+fi
+
+log "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-o "DPkg::Lock::Timeout=${LOCK_TIMEOUT}")
+
+# Retry until the deadline: the lists lock may be held by a concurrent
+# apt run, and mirrors occasionally fail transiently.
+retry_until_deadline() {
+    local deadline=$((SECONDS + LOCK_TIMEOUT)) delay=5
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            log "giving up on: $*"
+            return 1
+        fi
+        log "retrying in ${delay}s: $*"
+        sleep "$delay"
+    done
+}
+
+retry_until_deadline apt-get "${apt_opts[@]}" update
+
+install_cmd=(apt-get "${apt_opts[@]}" install -y --no-upgrade --no-install-recommends "${missing[@]}")
+if ! "${install_cmd[@]}"; then
+    # An earlier interrupted dpkg run blocks every install until configured.
+    log "install failed; repairing dpkg state and retrying once"
+    dpkg --configure -a || true
+    "${install_cmd[@]}"
+fi
+log "done"

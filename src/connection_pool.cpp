@@ -1,0 +1,93 @@
+#include "repokit/connection_pool.hpp"
+
+#include <string>
+
+namespace repokit {
+
+connection_lease::~connection_lease() {
+  if (pool_ && session_) pool_->give_back(std::move(session_), discard_);
+}
+
+std::shared_ptr<connection_pool> connection_pool::create(session_factory factory, settings config,
+                                                         std::shared_ptr<metrics> counters) {
+  return std::make_shared<connection_pool>(std::move(factory), config, std::move(counters));
+}
+
+connection_pool::connection_pool(session_factory factory, settings config,
+                                 std::shared_ptr<metrics> counters)
+    : factory_(std::move(factory)), config_(config), counters_(std::move(counters)) {
+  idle_.reserve(config_.max_size);  // so give_back never allocates
+}
+
+result<std::unique_ptr<Session>> connection_pool::open_new() {
+  auto opened = factory_();
+  if (opened) counters_->count_session_opened();
+  return opened;
+}
+
+result<connection_lease> connection_pool::acquire() {
+  const auto deadline = std::chrono::steady_clock::now() + config_.acquire_timeout;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    if (!idle_.empty()) {
+      std::unique_ptr<Session> session = std::move(idle_.back());
+      idle_.pop_back();
+      ++in_use_;
+      if (!config_.check_on_checkout) {
+        return connection_lease(shared_from_this(), std::move(session));
+      }
+      lock.unlock();  // a ping is a round trip: never hold the pool's lock over I/O
+      if (session->ping()) return connection_lease(shared_from_this(), std::move(session));
+      counters_->count_session_discarded();
+      session.reset();
+      lock.lock();
+      --in_use_;
+      --open_;
+      continue;  // the slot is free again: take another idle one or open a new one
+    }
+    if (open_ < config_.max_size) {
+      ++open_;  // reserve the slot, then connect without the lock
+      ++in_use_;
+      lock.unlock();
+      auto opened = open_new();
+      if (opened) return connection_lease(shared_from_this(), std::move(opened).value());
+      lock.lock();
+      --open_;
+      --in_use_;
+      freed_.notify_one();
+      return std::move(opened).error();
+    }
+    if (freed_.wait_until(lock, deadline) == std::cv_status::timeout &&
+        idle_.empty() && open_ >= config_.max_size) {
+      counters_->count_pool_timeout();
+      return failure(errc::pool_exhausted,
+                     "no database connection came free within " +
+                         std::to_string(config_.acquire_timeout.count()) + " ms (pool size " +
+                         std::to_string(config_.max_size) +
+                         "); raise database_options::pool_size or pool_timeout, or shorten the "
+                         "units of work that hold connections");
+    }
+  }
+}
+
+void connection_pool::give_back(std::unique_ptr<Session> session, bool discard) noexcept {
+  std::unique_lock lock(mutex_);
+  --in_use_;
+  if (discard) {
+    --open_;
+    counters_->count_session_discarded();
+    lock.unlock();
+    session.reset();  // closing a connection may block: never under the lock
+  } else {
+    idle_.push_back(std::move(session));
+    lock.unlock();
+  }
+  freed_.notify_one();
+}
+
+pool_status connection_pool::status() const {
+  std::lock_guard lock(mutex_);
+  return {config_.max_size, open_, in_use_};
+}
+
+}  // namespace repokit

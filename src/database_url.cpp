@@ -1,0 +1,226 @@
+#include "repokit/database_url.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+namespace repokit {
+namespace {
+
+constexpr std::string_view sqlite_scheme = "sqlite:";
+
+result<std::string> percent_decode(std::string_view text, std::string_view what) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    int byte = 0;
+    if (i + 2 >= text.size()) {
+      return failure(errc::configuration,
+                     "invalid database URL: truncated %-escape in the " + std::string(what));
+    }
+    const auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, byte, 16);
+    if (ec != std::errc{} || end != text.data() + i + 3) {
+      return failure(errc::configuration,
+                     "invalid database URL: bad %-escape in the " + std::string(what));
+    }
+    out += static_cast<char>(byte);
+    i += 2;
+  }
+  return out;
+}
+
+error bad_url(std::string_view url, std::string_view why) {
+  return make_error(errc::configuration, "invalid database URL '" + mask_password(url) +
+                                             "': " + std::string(why));
+}
+
+result<database_url> parse_sqlite(std::string_view url) {
+  database_url parsed;
+  parsed.kind = dialect::sqlite;
+  std::string_view rest = url.substr(sqlite_scheme.size());
+  if (rest == ":memory:" || rest == "///:memory:") {
+    parsed.path = ":memory:";
+    return parsed;
+  }
+  if (!rest.starts_with("///")) {
+    return failure(bad_url(url, "expected sqlite:///relative.db, sqlite:////absolute.db or "
+                                "sqlite::memory:"));
+  }
+  rest.remove_prefix(3);  // what remains is the path: "relative.db" or "/absolute.db"
+  if (rest.find('?') != std::string_view::npos) {
+    return failure(bad_url(url, "SQLite URLs take no parameters; set options in "
+                                "database_options instead"));
+  }
+  if (rest.empty() || rest.back() == '/') {
+    return failure(bad_url(url, "the SQLite URL names no database file"));
+  }
+  REPOKIT_TRY(auto path, percent_decode(rest, "path"));
+  if (path.find('\0') != std::string::npos) {
+    return failure(bad_url(url, "the SQLite path contains a NUL byte"));
+  }
+  parsed.path = std::move(path);
+  return parsed;
+}
+
+result<database_url::endpoint> parse_endpoint(std::string_view url, std::string_view text,
+                                              int default_port) {
+  database_url::endpoint result_endpoint;
+  std::string_view host = text;
+  std::string_view port;
+  if (text.starts_with('[')) {  // [::1]:5432
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return failure(bad_url(url, "unclosed '[' in host"));
+    host = text.substr(1, close - 1);
+    const std::string_view after = text.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return failure(bad_url(url, "unexpected text after ']'"));
+      port = after.substr(1);
+    }
+  } else if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) return failure(bad_url(url, "the host is missing"));
+  result_endpoint.host = std::string(host);
+  result_endpoint.port = default_port;
+  if (!port.empty()) {
+    int number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (ec != std::errc{} || end != port.data() + port.size() || number < 1 || number > 65535) {
+      return failure(bad_url(url, "the port must be a number from 1 to 65535"));
+    }
+    result_endpoint.port = number;
+  }
+  return result_endpoint;
+}
+
+result<database_url> parse_server(std::string_view url, dialect kind, std::size_t scheme_length,
+                                  int default_port) {
+  database_url parsed;
+  parsed.kind = kind;
+  std::string_view rest = url.substr(scheme_length);
+
+  std::string_view query;
+  if (const auto mark = rest.find('?'); mark != std::string_view::npos) {
+    query = rest.substr(mark + 1);
+    rest = rest.substr(0, mark);
+  }
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 == rest.size()) {
+    return failure(bad_url(url, "the database name is missing (…@host:port/dbname)"));
+  }
+  REPOKIT_TRY(parsed.database, percent_decode(rest.substr(slash + 1), "database name"));
+  rest = rest.substr(0, slash);
+
+  // The password may itself contain '@' when not escaped: the last '@' ends the credentials.
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view credentials = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const auto colon = credentials.find(':');
+    REPOKIT_TRY(parsed.user, percent_decode(credentials.substr(0, colon), "user name"));
+    if (colon != std::string_view::npos) {
+      REPOKIT_TRY(parsed.password, percent_decode(credentials.substr(colon + 1), "password"));
+    }
+  }
+  if (rest.empty()) return failure(bad_url(url, "the host is missing"));
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    REPOKIT_TRY(auto endpoint, parse_endpoint(url, rest.substr(0, comma), default_port));
+    parsed.hosts.push_back(std::move(endpoint));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+    if (rest.empty()) return failure(bad_url(url, "a host is missing after ','"));
+  }
+
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const auto equals = pair.find('=');
+    if (equals == std::string_view::npos || equals == 0) {
+      return failure(bad_url(url, "query parameters must be name=value"));
+    }
+    REPOKIT_TRY(auto name, percent_decode(pair.substr(0, equals), "parameter name"));
+    REPOKIT_TRY(auto value, percent_decode(pair.substr(equals + 1), "parameter value"));
+    parsed.parameters.emplace_back(std::move(name), std::move(value));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return parsed;
+}
+
+}  // namespace
+
+result<database_url> database_url::parse(std::string_view url) {
+  if (url.empty()) {
+    return failure(errc::configuration,
+                   "empty database URL: pass one such as sqlite:///app.db or set "
+                   "REPOKIT_DATABASE_URL");
+  }
+  if (url.find('\0') != std::string_view::npos) {
+    return failure(errc::configuration, "invalid database URL: it contains a NUL byte");
+  }
+  if (url.starts_with(sqlite_scheme)) return parse_sqlite(url);
+  struct scheme {
+    std::string_view prefix;
+    dialect kind;
+    int default_port;
+  };
+  static constexpr std::array<scheme, 4> servers{{
+      {"postgresql://", dialect::postgresql, 5432},
+      {"postgres://", dialect::postgresql, 5432},
+      {"mysql://", dialect::mysql, 3306},
+      {"mariadb://", dialect::mysql, 3306},
+  }};
+  for (const scheme& candidate : servers) {
+    if (url.starts_with(candidate.prefix)) {
+      return parse_server(url, candidate.kind, candidate.prefix.size(), candidate.default_port);
+    }
+  }
+  return failure(bad_url(url, "unknown scheme; use sqlite:, postgresql:// or mysql://"));
+}
+
+std::string database_url::masked() const {
+  if (kind == dialect::sqlite) {
+    return in_memory() ? "sqlite::memory:" : "sqlite:///" + path;
+  }
+  std::string text(kind == dialect::postgresql ? "postgresql://" : "mysql://");
+  if (!user.empty() || !password.empty()) {
+    text += user;
+    if (!password.empty()) text += ":***";
+    text += '@';
+  }
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    if (i > 0) text += ',';
+    text += hosts[i].host + ':' + std::to_string(hosts[i].port);
+  }
+  text += '/' + database;
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    text += (i == 0 ? '?' : '&') + parameters[i].first + '=' + parameters[i].second;
+  }
+  return text;
+}
+
+std::string mask_password(std::string_view text) {
+  // scheme://user:password@host -> scheme://user:***@host, for every URL in the text.
+  std::string out(text);
+  std::size_t from = 0;
+  while ((from = out.find("://", from)) != std::string::npos) {
+    const std::size_t start = from + 3;
+    const std::size_t end = out.find_first_of("/ \t\n'\"", start);
+    const std::size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
+    if (at != std::string::npos && at > start) {
+      const std::size_t colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at) {
+        out.replace(colon + 1, at - colon - 1, "***");
+      }
+    }
+    from = start;
+  }
+  return out;
+}
+
+}  // namespace repokit

@@ -1,0 +1,172 @@
+#include "error_translation.hpp"
+
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+
+#include <libpq-fe.h>
+
+#include <string>
+#include <typeinfo>
+
+#include "repokit/database_url.hpp"
+#include "repokit/retry/classification.hpp"
+
+namespace repokit::detail {
+namespace {
+
+std::string clean_message(std::string_view text) {
+  // Server messages end with newlines and may quote connection strings: trim and mask them.
+  // One line per error: libpq's messages span several ("...failed: FATAL: ...\n\tIs the...").
+  std::string flat;
+  flat.reserve(text.size());
+  for (const char c : text) {
+    const bool blank = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+    if (blank && (flat.empty() || flat.back() == ' ')) continue;
+    flat += blank ? ' ' : c;
+  }
+  while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  std::string out = mask_password(flat);
+  for (const std::string_view secret : {"password='", "password="}) {
+    for (auto at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 1)) {
+      const auto begin = at + secret.size();
+      const auto end = out.find_first_of(secret.back() == '\'' ? "'" : " '", begin);
+      out.replace(begin, (end == std::string::npos ? out.size() : end) - begin, "***");
+    }
+  }
+  return out;
+}
+
+error make(errc kind, retry_class retry, std::string code, std::string_view operation,
+           std::string_view message) {
+  return error{kind, retry, std::move(code), std::string(operation), clean_message(message)};
+}
+
+errc kind_of_retry(retry_class retry) {
+  switch (retry) {
+    case retry_class::retry_transaction: return errc::transient;
+    case retry_class::reconnect_then_retry: return errc::connection_lost;
+    case retry_class::in_doubt: return errc::in_doubt;
+    case retry_class::permanent: break;
+  }
+  return errc::database;
+}
+
+error lost_or_in_doubt(std::string code, std::string_view operation, std::string_view message,
+                       failure_point where) {
+  if (where == failure_point::commit) {
+    return make(errc::in_doubt, retry_class::in_doubt, std::move(code), operation,
+                std::string("connection lost during COMMIT, the transaction may or may not "
+                            "have been committed: ") +
+                    std::string(message));
+  }
+  return make(errc::connection_lost, retry_class::reconnect_then_retry, std::move(code), operation,
+              message);
+}
+
+bool is_bad_credentials(std::string_view message) {
+  return message.find("password authentication failed") != std::string_view::npos ||
+         message.find("no password supplied") != std::string_view::npos ||
+         (message.find("database \"") != std::string_view::npos &&
+          message.find("does not exist") != std::string_view::npos) ||
+         (message.find("role \"") != std::string_view::npos &&
+          message.find("does not exist") != std::string_view::npos);
+}
+
+// SOCI's backends export no type information: the dialect says which backend a session has.
+bool postgresql_connection_bad(dialect kind, soci::session* connection) {
+  if (kind != dialect::postgresql || connection == nullptr) return false;
+  auto* backend = static_cast<soci::postgresql_session_backend*>(connection->get_backend());
+  return backend != nullptr && backend->conn_ != nullptr && PQstatus(backend->conn_) == CONNECTION_BAD;
+}
+
+int sqlite_extended_code(dialect kind, soci::session* connection, int fallback) {
+  if (kind != dialect::sqlite || connection == nullptr) return fallback;
+  auto* backend = static_cast<soci::sqlite3_session_backend*>(connection->get_backend());
+  if (backend == nullptr || backend->conn_ == nullptr) return fallback;
+  const int extended = sqlite_api::sqlite3_extended_errcode(backend->conn_);
+  // Only trust the extended code when it refines the code SOCI reported.
+  return (extended & 0xff) == (fallback & 0xff) ? extended : fallback;
+}
+
+}  // namespace
+
+error postgresql_error(std::string_view sqlstate, std::string_view message,
+                       std::string_view operation, failure_point where, bool connection_bad) {
+  std::string code(sqlstate);
+  if (where == failure_point::connect) {
+    if (is_bad_credentials(message)) {
+      return make(errc::configuration, retry_class::permanent, std::move(code), operation,
+                  std::string(message) + " (check the user, password and database name in the URL)");
+    }
+    return make(errc::connection_lost, retry_class::reconnect_then_retry, std::move(code),
+                operation, message);
+  }
+  const retry_class retry = classify_postgresql(sqlstate);
+  if (connection_bad || retry == retry_class::reconnect_then_retry) {
+    return lost_or_in_doubt(std::move(code), operation, message, where);
+  }
+  if (sqlstate.starts_with("23")) {
+    return make(errc::integrity, retry_class::permanent, std::move(code), operation, message);
+  }
+  if (sqlstate == "57014") {  // query_canceled: statement_timeout or a cancel request
+    return make(errc::timeout, retry_class::permanent, std::move(code), operation, message);
+  }
+  return make(kind_of_retry(retry), retry, std::move(code), operation, message);
+}
+
+error sqlite_error(int result_code, std::string_view message, std::string_view operation) {
+  constexpr int constraint = 19;  // SQLITE_CONSTRAINT
+  constexpr int interrupt = 9;    // SQLITE_INTERRUPT: the per-task time limit fired
+  std::string code = "SQLITE " + std::to_string(result_code);
+  const int primary = result_code & 0xff;
+  if (primary == constraint) {
+    return make(errc::integrity, retry_class::permanent, std::move(code), operation, message);
+  }
+  if (primary == interrupt) {
+    return make(errc::timeout, retry_class::permanent, std::move(code), operation, message);
+  }
+  const retry_class retry = classify_sqlite(result_code);
+  return make(kind_of_retry(retry), retry, std::move(code), operation, message);
+}
+
+error translate_current_exception(dialect kind, std::string_view operation, failure_point where,
+                                  soci::session* connection) noexcept try {
+  try {
+    throw;
+  } catch (const soci::postgresql_soci_error& e) {
+    return postgresql_error(e.sqlstate(), e.get_error_message(), operation, where,
+                            postgresql_connection_bad(kind, connection));
+  } catch (const soci::sqlite3_soci_error& e) {
+    return sqlite_error(sqlite_extended_code(kind, connection, e.result()), e.get_error_message(),
+                        operation);
+  } catch (const soci::soci_error& e) {
+    // No backend code: SOCI's own checks, or a connect that never reached the server.
+    const bool lost = e.get_error_category() == soci::soci_error::connection_error ||
+                      where == failure_point::connect ||
+                      postgresql_connection_bad(kind, connection);
+    if (lost) {
+      if (kind == dialect::postgresql) {
+        return postgresql_error("", e.get_error_message(), operation, where, true);
+      }
+      if (where == failure_point::connect && kind == dialect::sqlite) {
+        return make(errc::configuration, retry_class::permanent, "", operation,
+                    e.get_error_message());
+      }
+      return lost_or_in_doubt("", operation, e.get_error_message(), where);
+    }
+    return make(errc::database, retry_class::permanent, "", operation, e.get_error_message());
+  } catch (const std::bad_cast&) {
+    return make(errc::database, retry_class::permanent, "", operation,
+                "a column's type does not match the type repokit reads it as");
+  } catch (const std::exception& e) {
+    return make(errc::database, retry_class::permanent, "", operation, e.what());
+  } catch (...) {
+    return make(errc::database, retry_class::permanent, "", operation, "unknown exception");
+  }
+} catch (...) {
+  // Building the error itself failed (out of memory): still answer something true.
+  return error{errc::database, retry_class::permanent, {}, {}, {}};
+}
+
+}  // namespace repokit::detail

@@ -1,0 +1,359 @@
+#include "soci_session.hpp"
+
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+
+#include <libpq-fe.h>
+
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "error_translation.hpp"
+
+namespace repokit::detail {
+namespace {
+
+namespace sqlite = ::sqlite_api;
+
+// Values are bound by reference when a statement is prepared; these slots hold them between
+// executions of the cached statement.
+struct param_slot {
+  std::size_t type = 0;  // index into repokit::param of the bound C++ type
+  std::string text;
+  long long integer = 0;
+  double real = 0;
+  soci::indicator null = soci::i_ok;
+};
+
+struct column_slot {
+  column_type type = column_type::text;
+  std::string text;
+  long long integer = 0;
+  double real = 0;
+  soci::indicator null = soci::i_ok;
+};
+
+struct prepared {
+  explicit prepared(soci::session& sql) : st(sql) {}
+  soci::statement st;
+  std::vector<param_slot> params;
+  std::vector<column_slot> columns;
+};
+
+constexpr std::size_t null_index = 0;
+constexpr std::size_t integer_index = 1;
+constexpr std::size_t real_index = 2;
+constexpr std::size_t text_index = 3;
+
+std::string quote_conninfo(std::string_view value) {
+  std::string out = "'";
+  for (const char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::string sqlite_connect_string(const database_url& url) {
+  // SOCI splits "name=value" pairs on blanks; a quoted value may hold them.
+  std::string quoted = "\"";
+  for (const char c : url.path) {
+    if (c == '"') quoted += '\\';
+    quoted += c;
+  }
+  return "db=" + quoted + '"';
+}
+
+result<std::string> postgresql_conninfo(const database_url& url, const database_options& options) {
+  static constexpr std::string_view allowed[] = {
+      "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
+      "target_session_attrs", "options", "keepalives", "keepalives_idle"};
+  std::string hosts;
+  std::string ports;
+  for (const auto& endpoint : url.hosts) {
+    if (!hosts.empty()) {
+      hosts += ',';
+      ports += ',';
+    }
+    hosts += endpoint.host;
+    ports += std::to_string(endpoint.port);
+  }
+  std::string info = "host=" + quote_conninfo(hosts) + " port=" + quote_conninfo(ports) +
+                     " dbname=" + quote_conninfo(url.database);
+  if (!url.user.empty()) info += " user=" + quote_conninfo(url.user);
+  if (!url.password.empty()) info += " password=" + quote_conninfo(url.password);
+  bool named = false;
+  for (const auto& [name, value] : url.parameters) {
+    bool known = false;
+    for (const auto candidate : allowed) known = known || name == candidate;
+    if (!known) {
+      return failure(errc::configuration,
+                     "unknown PostgreSQL URL parameter '" + name +
+                         "'; repokit passes on sslmode, sslrootcert, sslcert, sslkey, "
+                         "connect_timeout, application_name, target_session_attrs, options, "
+                         "keepalives and keepalives_idle");
+    }
+    named = named || name == "application_name";
+    info += ' ' + name + '=' + quote_conninfo(value);
+  }
+  if (!named) info += " application_name=" + quote_conninfo(options.application_name);
+  return info;
+}
+
+class soci_session final : public Session {
+ public:
+  soci_session(dialect kind, std::unique_ptr<soci::session> sql)
+      : kind_(kind), sql_(std::move(sql)) {}
+
+  ~soci_session() override {
+    cache_.clear();  // statements first: they refer to the connection
+  }
+
+  dialect kind() const noexcept override { return kind_; }
+
+  result<void> begin(begin_mode mode) override {
+    if (kind_ == dialect::sqlite) {
+      return sqlite_exec(mode == begin_mode::immediate ? "BEGIN IMMEDIATE" : "BEGIN", "BEGIN");
+    }
+    return postgresql_exec("BEGIN", "BEGIN", failure_point::statement);
+  }
+
+  result<void> commit() override {
+    if (kind_ == dialect::sqlite) return sqlite_exec("COMMIT", "COMMIT");
+    return postgresql_exec("COMMIT", "COMMIT", failure_point::commit);
+  }
+
+  result<void> rollback() override {
+    if (kind_ == dialect::sqlite) return sqlite_exec("ROLLBACK", "ROLLBACK");
+    return postgresql_exec("ROLLBACK", "ROLLBACK", failure_point::statement);
+  }
+
+  result<std::vector<row>> query(const statement& sql, std::span<const param> params) override {
+    try {
+      prepared& p = prepare(sql, params);
+      std::vector<row> rows;
+      bool has_row = p.st.execute(true);
+      while (has_row) {
+        rows.push_back(read_row(p));
+        has_row = p.st.fetch();
+      }
+      return rows;
+    } catch (...) {
+      return failure(forget(sql));
+    }
+  }
+
+  result<std::uint64_t> execute(const statement& sql, std::span<const param> params) override {
+    try {
+      prepared& p = prepare(sql, params);
+      p.st.execute(true);
+      const long long changed = p.st.get_affected_rows();
+      return static_cast<std::uint64_t>(changed < 0 ? 0 : changed);
+    } catch (...) {
+      return failure(forget(sql));
+    }
+  }
+
+  result<void> execute_script(std::string_view sql) override {
+    if (kind_ == dialect::sqlite) return sqlite_exec(std::string(sql).c_str(), "script");
+    return postgresql_exec(std::string(sql).c_str(), "script", failure_point::statement);
+  }
+
+  bool ping() override {
+    if (kind_ == dialect::sqlite) return true;  // an embedded database cannot go away
+    PGresult* res = PQexec(pg(), "SELECT 1");
+    const bool alive = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return alive;
+  }
+
+  result<void> setup_sqlite(const database_options& options) {
+    sqlite::sqlite3_extended_result_codes(sqlite_handle(), 1);
+    std::string pragmas = "PRAGMA busy_timeout=" + std::to_string(options.busy_timeout.count()) +
+                          "; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + options.synchronous +
+                          ';';
+    REPOKIT_TRYV(sqlite_exec(pragmas.c_str(), "connection setup"));
+    return success();
+  }
+
+  result<void> enable_wal() { return sqlite_exec("PRAGMA journal_mode=WAL", "connection setup"); }
+
+ private:
+  sqlite::sqlite3* sqlite_handle() {
+    return static_cast<soci::sqlite3_session_backend*>(sql_->get_backend())->conn_;
+  }
+  PGconn* pg() { return static_cast<soci::postgresql_session_backend*>(sql_->get_backend())->conn_; }
+
+  result<void> sqlite_exec(const char* sql, std::string_view operation) {
+    char* message = nullptr;
+    const int rc = sqlite::sqlite3_exec(sqlite_handle(), sql, nullptr, nullptr, &message);
+    if (rc == 0) return success();
+    std::string text = message != nullptr ? message : sqlite::sqlite3_errmsg(sqlite_handle());
+    sqlite::sqlite3_free(message);
+    return failure(sqlite_error(sqlite::sqlite3_extended_errcode(sqlite_handle()), text, operation));
+  }
+
+  result<void> postgresql_exec(const char* sql, std::string_view operation, failure_point where) {
+    PGresult* res = PQexec(pg(), sql);
+    const ExecStatusType status = PQresultStatus(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      // PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK, not with an error.
+      const bool rolled_back = where == failure_point::commit &&
+                               std::string_view(PQcmdStatus(res)) == "ROLLBACK";
+      PQclear(res);
+      if (rolled_back) {
+        return failure(error{errc::session_poisoned, retry_class::permanent, "", "COMMIT",
+                             "PostgreSQL rolled the transaction back because a statement in it "
+                             "had failed"});
+      }
+      return success();
+    }
+    const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = res != nullptr ? PQresultErrorMessage(res) : "";
+    if (message.empty()) message = PQerrorMessage(pg());
+    PQclear(res);
+    return failure(postgresql_error(state != nullptr ? state : "", message, operation, where,
+                                    PQstatus(pg()) == CONNECTION_BAD));
+  }
+
+  prepared& prepare(const statement& sql, std::span<const param> params) {
+    auto found = cache_.find(&sql);
+    if (found != cache_.end() && bind(*found->second, params)) return *found->second;
+    if (found != cache_.end()) cache_.erase(found);  // parameter types changed: prepare anew
+
+    auto p = std::make_unique<prepared>(*sql_);
+    p->params.resize(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      // A first NULL is bound as text: any column type accepts a NULL text parameter.
+      p->params[i].type = params[i].index() == null_index ? text_index : params[i].index();
+    }
+    bind(*p, params);
+    for (param_slot& slot : p->params) {
+      switch (slot.type) {
+        case integer_index: p->st.exchange(soci::use(slot.integer, slot.null)); break;
+        case real_index: p->st.exchange(soci::use(slot.real, slot.null)); break;
+        default: p->st.exchange(soci::use(slot.text, slot.null)); break;
+      }
+    }
+    p->columns.resize(sql.columns.size());
+    for (std::size_t i = 0; i < sql.columns.size(); ++i) {
+      column_slot& slot = p->columns[i];
+      slot.type = sql.columns[i];
+      switch (slot.type) {
+        case column_type::integer: p->st.exchange(soci::into(slot.integer, slot.null)); break;
+        case column_type::real: p->st.exchange(soci::into(slot.real, slot.null)); break;
+        case column_type::text: p->st.exchange(soci::into(slot.text, slot.null)); break;
+      }
+    }
+    p->st.alloc();
+    p->st.prepare(std::string(sql.sql));
+    p->st.define_and_bind();
+    return *cache_.emplace(&sql, std::move(p)).first->second;
+  }
+
+  // Copies the call's values into the slots; false when a value's type differs from the bound one.
+  static bool bind(prepared& p, std::span<const param> params) {
+    if (params.size() != p.params.size()) return false;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      param_slot& slot = p.params[i];
+      const param& value = params[i];
+      if (value.index() == null_index) {
+        slot.null = soci::i_null;
+        continue;
+      }
+      if (value.index() != slot.type) return false;
+      slot.null = soci::i_ok;
+      switch (slot.type) {
+        case integer_index: slot.integer = std::get<std::int64_t>(value); break;
+        case real_index: slot.real = std::get<double>(value); break;
+        default: slot.text.assign(std::get<std::string_view>(value)); break;
+      }
+    }
+    return true;
+  }
+
+  static row read_row(prepared& p) {
+    std::vector<value> values;
+    values.reserve(p.columns.size());
+    for (column_slot& slot : p.columns) {
+      if (slot.null == soci::i_null) {
+        values.emplace_back(std::monostate{});
+        continue;
+      }
+      switch (slot.type) {
+        case column_type::integer: values.emplace_back(std::int64_t{slot.integer}); break;
+        case column_type::real: values.emplace_back(slot.real); break;
+        case column_type::text: values.emplace_back(std::move(slot.text)); break;
+      }
+    }
+    return row(std::move(values));
+  }
+
+  // Classifies the exception in flight and drops the statement: its state is unknown now.
+  error forget(const statement& sql) noexcept {
+    error failure = translate_current_exception(kind_, sql.name, failure_point::statement, sql_.get());
+    cache_.erase(&sql);
+    return failure;
+  }
+
+  dialect kind_;
+  std::unique_ptr<soci::session> sql_;
+  std::unordered_map<const statement*, std::unique_ptr<prepared>> cache_;
+};
+
+result<std::unique_ptr<Session>> connect_sqlite(const database_url& url,
+                                                const database_options& options) {
+  std::unique_ptr<soci::session> sql;
+  try {
+    sql = std::make_unique<soci::session>(soci::sqlite3, sqlite_connect_string(url));
+  } catch (...) {
+    return failure(translate_current_exception(dialect::sqlite, "connect to " + url.masked(),
+                                               failure_point::connect, nullptr));
+  }
+  auto session = std::make_unique<soci_session>(dialect::sqlite, std::move(sql));
+  REPOKIT_TRYV(session->setup_sqlite(options));
+  if (options.wal && !url.in_memory()) {
+    REPOKIT_TRYV(session->enable_wal());
+  }
+  return std::unique_ptr<Session>(std::move(session));
+}
+
+result<std::unique_ptr<Session>> connect_postgresql(const database_url& url,
+                                                    const std::string& conninfo) {
+  std::unique_ptr<soci::session> sql;
+  try {
+    sql = std::make_unique<soci::session>(soci::postgresql, conninfo);
+  } catch (...) {
+    return failure(translate_current_exception(dialect::postgresql, "connect to " + url.masked(),
+                                               failure_point::connect, nullptr));
+  }
+  // NOTICEs ("relation already exists, skipping") are the server talking to a human: not ours
+  // to print on the application's stderr.
+  PQsetNoticeProcessor(static_cast<soci::postgresql_session_backend*>(sql->get_backend())->conn_,
+                       [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<Session>(std::make_unique<soci_session>(dialect::postgresql, std::move(sql)));
+}
+
+}  // namespace
+
+result<session_factory> soci_session_factory(const database_url& url,
+                                             const database_options& options) {
+  switch (url.kind) {
+    case dialect::sqlite:
+      return session_factory([url, options] { return connect_sqlite(url, options); });
+    case dialect::postgresql: {
+      REPOKIT_TRY(auto conninfo, postgresql_conninfo(url, options));
+      return session_factory(
+          [url, info = std::move(conninfo)] { return connect_postgresql(url, info); });
+    }
+    case dialect::mysql: break;
+  }
+  return failure(errc::configuration,
+                 "this build of repokit has no MySQL/MariaDB backend (" + url.masked() + ")");
+}
+
+}  // namespace repokit::detail

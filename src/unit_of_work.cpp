@@ -1,0 +1,217 @@
+#include "repokit/unit_of_work.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "repokit/detail/database_state.hpp"
+
+namespace repokit {
+namespace {
+
+struct open_unit {
+  const detail::database_state* db;
+  UnitOfWork* unit;
+};
+
+// The units this thread has open, innermost last: what a nested scope joins.
+thread_local std::vector<open_unit> open_units;
+
+bool is_business_outcome(errc kind) {
+  // Answers a caller branches on, not faults: not worth a warning when they roll a unit back.
+  return kind == errc::not_found || kind == errc::invalid_argument || kind == errc::invalid_state;
+}
+
+std::string thread_name(std::thread::id id) {
+  std::ostringstream out;
+  out << id;
+  return out.str();
+}
+
+}  // namespace
+
+UnitOfWork::UnitOfWork(Database db, access_mode access)
+    : db_(std::move(db)), access_(access), owner_(std::this_thread::get_id()) {
+  open_units.push_back({&db_.state(), this});
+}
+
+UnitOfWork::~UnitOfWork() {
+  if (phase_ != phase::ended) rollback(rollback_cause::abandoned);
+  const auto found = std::find_if(open_units.rbegin(), open_units.rend(),
+                                  [this](const open_unit& open) { return open.unit == this; });
+  if (found != open_units.rend()) open_units.erase(std::next(found).base());
+}
+
+UnitOfWork* UnitOfWork::current(const Database& db) noexcept {
+  for (auto it = open_units.rbegin(); it != open_units.rend(); ++it) {
+    if (it->db == &db.state() && !it->unit->ended()) return it->unit;
+  }
+  return nullptr;
+}
+
+result<void> UnitOfWork::refuse_if_foreign_thread(std::string_view operation) const {
+  if (owner_ == std::this_thread::get_id()) return success();
+  error refused = make_error(
+      errc::misuse, "this unit of work was opened on thread " + thread_name(owner_) +
+                        " and used from thread " + thread_name(std::this_thread::get_id()) +
+                        "; a connection must never serve two threads: open a unit of work in "
+                        "each thread");
+  refused.operation = std::string(operation);
+  return failure(std::move(refused));
+}
+
+result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view operation) {
+  REPOKIT_TRYV(refuse_if_foreign_thread(operation));
+  if (phase_ == phase::ended) {
+    error ended_error = make_error(errc::misuse, "this unit of work has already ended; open a new "
+                                                 "scope for more work");
+    ended_error.operation = std::string(operation);
+    return failure(std::move(ended_error));
+  }
+  if (poison_) {
+    error poisoned = *poison_;  // keeps the first failure's code and retry class
+    poisoned.kind = errc::session_poisoned;
+    poisoned.operation = std::string(operation);
+    poisoned.message = "not run: an earlier statement of this unit of work failed (" +
+                       poison_->describe() + "); the unit can only roll back";
+    return failure(std::move(poisoned));
+  }
+  if (kind == statement_kind::write && access_ == access_mode::read_only) {
+    error refused = make_error(errc::misuse, "a write in a read-only unit of work; open the scope "
+                                             "with access_mode::automatic or read_write");
+    refused.operation = std::string(operation);
+    return failure(std::move(refused));
+  }
+  if (!lease_) {
+    auto lease = record(db_.state().pool->acquire());
+    if (!lease) return failure(std::move(lease).error());
+    lease_.emplace(std::move(lease).value());
+  }
+  if (phase_ == phase::idle) {
+    // SQLite upgrades a deferred transaction to writing without waiting for the busy timeout,
+    // so a unit that will write takes the write lock at BEGIN.
+    const bool immediate = access_ == access_mode::read_write ||
+                           (access_ == access_mode::automatic && kind == statement_kind::write);
+    REPOKIT_TRYV(record(lease_->session().begin(immediate ? begin_mode::immediate
+                                                         : begin_mode::deferred)));
+    phase_ = phase::in_transaction;
+  }
+  if (kind == statement_kind::write) wrote_ = true;
+  return &lease_->session();
+}
+
+template <class T>
+result<T> UnitOfWork::record(result<T> outcome) {
+  if (!outcome && !poison_) poison_ = outcome.error();
+  return outcome;
+}
+
+result<std::vector<row>> UnitOfWork::query(const statement& sql, std::span<const param> params) {
+  REPOKIT_TRY(Session * session, prepare_for(sql.kind, sql.name));
+  db_.state().counters->count_statement();
+  return record(session->query(sql, params));
+}
+
+result<std::optional<row>> UnitOfWork::query_one(const statement& sql,
+                                                 std::span<const param> params) {
+  REPOKIT_TRY(auto rows, query(sql, params));
+  if (rows.empty()) return std::optional<row>{};
+  return std::optional<row>{std::move(rows.front())};
+}
+
+result<std::uint64_t> UnitOfWork::execute(const statement& sql, std::span<const param> params) {
+  REPOKIT_TRY(Session * session, prepare_for(sql.kind, sql.name));
+  db_.state().counters->count_statement();
+  return record(session->execute(sql, params));
+}
+
+result<void> UnitOfWork::execute_script(std::string_view sql) {
+  REPOKIT_TRY(Session * session, prepare_for(statement_kind::write, "script"));
+  db_.state().counters->count_statement();
+  return record(session->execute_script(sql));
+}
+
+void UnitOfWork::mark_rollback_only(const error& reason) {
+  if (!rollback_only_) rollback_only_ = reason;
+}
+
+result<void> UnitOfWork::commit() {
+  REPOKIT_TRYV(refuse_if_foreign_thread("COMMIT"));
+  if (phase_ == phase::ended) {
+    return failure(errc::misuse, "commit() on a unit of work that has already ended");
+  }
+  if (poison_) {
+    auto refused = prepare_for(statement_kind::read, "COMMIT");  // builds the poisoned error
+    rollback(rollback_cause::poisoned, &*poison_);
+    return failure(std::move(refused).error());
+  }
+  if (rollback_only_) {
+    error reason = *rollback_only_;
+    rollback(rollback_cause::body_error, &reason);
+    return failure(std::move(reason));
+  }
+  auto& counters = *db_.state().counters;
+  if (phase_ == phase::idle) {  // nothing was sent: nothing to commit
+    end(false);
+    counters.count_commit();
+    return success();
+  }
+  auto committed = lease_->session().commit();
+  if (committed) {
+    end(false);
+    counters.count_commit();
+    return success();
+  }
+  error failed = std::move(committed).error();
+  if (failed.kind == errc::in_doubt) {
+    counters.count_in_doubt();
+    db_.logger().error("Commit outcome unknown, the connection was lost during COMMIT: {}",
+                       failed.describe());
+    end(true);
+    return failure(std::move(failed));
+  }
+  // The transaction may still be open (SQLite busy at COMMIT): close it before giving it back.
+  bool discard = failed.retry == retry_class::reconnect_then_retry;
+  if (!discard && !lease_->session().rollback()) discard = true;
+  counters.count_rollback(rollback_cause::commit_failed);
+  db_.logger().warn("Database session error, rolling back: {}", failed.describe());
+  end(discard);
+  return failure(std::move(failed));
+}
+
+void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept try {
+  if (phase_ == phase::ended) return;
+  const auto lost = [](const error* e) {
+    return e != nullptr && (e->retry == retry_class::reconnect_then_retry || e->kind == errc::in_doubt);
+  };
+  bool discard = lost(poison_ ? &*poison_ : nullptr) || lost(reason);
+  if (phase_ == phase::in_transaction && !discard) {
+    auto undone = lease_->session().rollback();
+    if (!undone) {
+      discard = true;
+      db_.logger().error("Rollback failed, discarding the connection: {}",
+                         undone.error().describe());
+    }
+  }
+  const bool was_open = phase_ == phase::in_transaction;
+  if (was_open && reason != nullptr && !is_business_outcome(reason->kind)) {
+    db_.logger().warn("Database session error, rolling back: {}", reason->describe());
+  } else if (was_open && cause == rollback_cause::abandoned) {
+    db_.logger().warn("Unit of work ended without commit, rolling back");
+  }
+  db_.state().counters->count_rollback(cause);
+  end(discard);
+} catch (...) {
+  end(true);  // logging failed (out of memory): still never reuse a connection in doubt
+}
+
+void UnitOfWork::end(bool discard_connection) noexcept {
+  if (lease_) {
+    if (discard_connection) lease_->discard();
+    lease_.reset();
+  }
+  phase_ = phase::ended;
+}
+
+}  // namespace repokit
