@@ -3,11 +3,19 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <string>
 
 namespace repokit {
 namespace {
 
 constexpr std::string_view sqlite_scheme = "sqlite:";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
 result<std::string> percent_decode(std::string_view text, std::string_view what) {
   std::string out;
@@ -17,24 +25,41 @@ result<std::string> percent_decode(std::string_view text, std::string_view what)
       out += text[i];
       continue;
     }
-    int byte = 0;
     if (i + 2 >= text.size()) {
       return failure(errc::configuration,
                      "invalid database URL: truncated %-escape in the " + std::string(what));
     }
-    const auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, byte, 16);
-    if (ec != std::errc{} || end != text.data() + i + 3) {
-      return failure(errc::configuration,
-                     "invalid database URL: bad %-escape in the " + std::string(what));
+    const int high = hex_value(text[i + 1]);
+    const int low = hex_value(text[i + 2]);
+    if (high < 0 || low < 0) {
+      return failure(errc::configuration, "invalid database URL: bad %-escape in the " +
+                                              std::string(what) + " (expected % and two hex digits)");
     }
-    out += static_cast<char>(byte);
+    const char decoded = static_cast<char>(high * 16 + low);
+    if (decoded == '\0') {
+      return failure(errc::configuration,
+                     "invalid database URL: the " + std::string(what) + " contains a NUL byte");
+    }
+    out += decoded;
     i += 2;
   }
   return out;
 }
 
+// Treats all of `url` as one URL, however malformed: whatever stands between the scheme's ':'
+// and the last '@' is credentials, and what follows their first ':' is a password.
+std::string mask_url(std::string_view url) {
+  std::string out(url);
+  const std::size_t at = out.rfind('@');
+  const std::size_t scheme_end = out.find(':');
+  if (at == std::string::npos || scheme_end == std::string::npos || scheme_end > at) return out;
+  const std::size_t colon = out.find(':', scheme_end + 1);
+  if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+  return out;
+}
+
 error bad_url(std::string_view url, std::string_view why) {
-  return make_error(errc::configuration, "invalid database URL '" + mask_password(url) +
+  return make_error(errc::configuration, "invalid database URL '" + mask_url(url) +
                                              "': " + std::string(why));
 }
 
@@ -109,14 +134,7 @@ result<database_url> parse_server(std::string_view url, dialect kind, std::size_
     query = rest.substr(mark + 1);
     rest = rest.substr(0, mark);
   }
-  const auto slash = rest.find('/');
-  if (slash == std::string_view::npos || slash + 1 == rest.size()) {
-    return failure(bad_url(url, "the database name is missing (…@host:port/dbname)"));
-  }
-  REPOKIT_TRY(parsed.database, percent_decode(rest.substr(slash + 1), "database name"));
-  rest = rest.substr(0, slash);
-
-  // The password may itself contain '@' when not escaped: the last '@' ends the credentials.
+  // The last '@' ends the credentials: an unescaped '@' or '/' in a password stays in it.
   if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
     const std::string_view credentials = rest.substr(0, at);
     rest = rest.substr(at + 1);
@@ -126,6 +144,12 @@ result<database_url> parse_server(std::string_view url, dialect kind, std::size_
       REPOKIT_TRY(parsed.password, percent_decode(credentials.substr(colon + 1), "password"));
     }
   }
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 == rest.size()) {
+    return failure(bad_url(url, "the database name is missing (…@host:port/dbname)"));
+  }
+  REPOKIT_TRY(parsed.database, percent_decode(rest.substr(slash + 1), "database name"));
+  rest = rest.substr(0, slash);
   if (rest.empty()) return failure(bad_url(url, "the host is missing"));
   while (!rest.empty()) {
     const auto comma = rest.find(',');
@@ -195,7 +219,8 @@ std::string database_url::masked() const {
   }
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     if (i > 0) text += ',';
-    text += hosts[i].host + ':' + std::to_string(hosts[i].port);
+    const bool ipv6 = hosts[i].host.find(':') != std::string::npos;
+    text += (ipv6 ? '[' + hosts[i].host + ']' : hosts[i].host) + ':' + std::to_string(hosts[i].port);
   }
   text += '/' + database;
   for (std::size_t i = 0; i < parameters.size(); ++i) {

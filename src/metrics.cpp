@@ -26,6 +26,7 @@ std::uint64_t metrics_snapshot::retries_total() const noexcept {
 metrics_snapshot metrics::snapshot() const noexcept {
   const auto read = [](const counter& c) { return c.load(std::memory_order_relaxed); };
   metrics_snapshot out;
+  out.attempts = read(attempts_);
   out.commits = read(commits_);
   for (std::size_t i = 0; i < rollback_cause_count; ++i) out.rollbacks[i] = read(rollbacks_[i]);
   for (std::size_t i = 0; i < retry_class_count; ++i) out.retries[i] = read(retries_[i]);

@@ -34,6 +34,7 @@ std::string thread_name(std::thread::id id) {
 UnitOfWork::UnitOfWork(Database db, access_mode access)
     : db_(std::move(db)), access_(access), owner_(std::this_thread::get_id()) {
   open_units.push_back({&db_.state(), this});
+  db_.state().counters->count_attempt();
 }
 
 UnitOfWork::~UnitOfWork() {

@@ -26,6 +26,7 @@ inline constexpr std::size_t retry_class_count = 4;
 std::string_view to_string(rollback_cause value) noexcept;
 
 struct metrics_snapshot {
+  std::uint64_t attempts = 0;  // units of work run, each retry counting again
   std::uint64_t commits = 0;
   std::array<std::uint64_t, rollback_cause_count> rollbacks{};  // indexed by rollback_cause
   std::array<std::uint64_t, retry_class_count> retries{};       // indexed by retry_class
@@ -48,6 +49,7 @@ struct metrics_snapshot {
 
 class metrics {
  public:
+  void count_attempt() noexcept { bump(attempts_); }
   void count_commit() noexcept { bump(commits_); }
   void count_rollback(rollback_cause cause) noexcept {
     bump(rollbacks_[static_cast<std::size_t>(cause)]);
@@ -68,6 +70,7 @@ class metrics {
   using counter = std::atomic<std::uint64_t>;
   static void bump(counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
+  counter attempts_{0};
   counter commits_{0};
   std::array<counter, rollback_cause_count> rollbacks_{};
   std::array<counter, retry_class_count> retries_{};
