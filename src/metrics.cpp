@@ -11,6 +11,7 @@ std::string_view to_string(rollback_cause value) noexcept {
     case rollback_cause::poisoned: return "poisoned";
     case rollback_cause::commit_failed: return "commit_failed";
     case rollback_cause::abandoned: return "abandoned";
+    case rollback_cause::lookup: return "lookup";
   }
   return "unknown";
 }

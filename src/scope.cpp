@@ -84,7 +84,7 @@ unit_guard::unit_guard(const Database& db, scope_options options) {
   if (outer != nullptr) {
     unit_ = outer;
   } else {
-    own_.emplace(db, options.access);
+    own_.emplace(db, options.access, options.statement_timeout);
     unit_ = &*own_;
   }
 }

@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -133,6 +134,7 @@ class soci_session final : public Session {
   }
 
   result<std::vector<row>> query(const statement& sql, std::span<const param> params) override {
+    const deadline_scope timed(*this);
     try {
       prepared& p = prepare(sql, params);
       std::vector<row> rows;
@@ -148,6 +150,7 @@ class soci_session final : public Session {
   }
 
   result<std::uint64_t> execute(const statement& sql, std::span<const param> params) override {
+    const deadline_scope timed(*this);
     try {
       prepared& p = prepare(sql, params);
       p.st.execute(true);
@@ -161,6 +164,23 @@ class soci_session final : public Session {
   result<void> execute_script(std::string_view sql) override {
     if (kind_ == dialect::sqlite) return sqlite_exec(std::string(sql).c_str(), "script");
     return postgresql_exec(std::string(sql).c_str(), "script", failure_point::statement);
+  }
+
+  result<void> limit_statements(std::optional<std::chrono::milliseconds> limit) override {
+    if (kind_ == dialect::postgresql) {
+      if (!limit) return success();  // SET LOCAL ends with its transaction
+      const std::string sql = "SET LOCAL statement_timeout = " + std::to_string(limit->count());
+      return postgresql_exec(sql.c_str(), "statement timeout", failure_point::statement);
+    }
+    // SQLite has no timeout of its own: a progress handler interrupts a statement past its
+    // deadline, which each statement sets as it starts.
+    statement_limit_ = limit;
+    if (limit) {
+      sqlite::sqlite3_progress_handler(sqlite_handle(), 1000, &interrupt_if_late, this);
+    } else {
+      sqlite::sqlite3_progress_handler(sqlite_handle(), 0, nullptr, nullptr);
+    }
+    return success();
   }
 
   bool ping() override {
@@ -183,6 +203,21 @@ class soci_session final : public Session {
   result<void> enable_wal() { return sqlite_exec("PRAGMA journal_mode=WAL", "connection setup"); }
 
  private:
+  using steady = std::chrono::steady_clock;
+
+  // Arms the statement deadline for the statement under way, and only for it.
+  struct deadline_scope {
+    explicit deadline_scope(soci_session& session) : session_(session) {
+      if (session_.statement_limit_) session_.deadline_ = steady::now() + *session_.statement_limit_;
+    }
+    ~deadline_scope() { session_.deadline_ = steady::time_point::max(); }
+    soci_session& session_;
+  };
+
+  static int interrupt_if_late(void* self) {
+    return steady::now() > static_cast<soci_session*>(self)->deadline_ ? 1 : 0;
+  }
+
   sqlite::sqlite3* sqlite_handle() {
     return static_cast<soci::sqlite3_session_backend*>(sql_->get_backend())->conn_;
   }
@@ -302,6 +337,8 @@ class soci_session final : public Session {
 
   dialect kind_;
   std::unique_ptr<soci::session> sql_;
+  std::optional<std::chrono::milliseconds> statement_limit_;
+  steady::time_point deadline_ = steady::time_point::max();
   std::unordered_map<const statement*, std::unique_ptr<prepared>> cache_;
 };
 

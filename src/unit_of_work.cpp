@@ -31,8 +31,12 @@ std::string thread_name(std::thread::id id) {
 
 }  // namespace
 
-UnitOfWork::UnitOfWork(Database db, access_mode access)
-    : db_(std::move(db)), access_(access), owner_(std::this_thread::get_id()) {
+UnitOfWork::UnitOfWork(Database db, access_mode access,
+                       std::optional<std::chrono::milliseconds> statement_timeout)
+    : db_(std::move(db)),
+      access_(access),
+      statement_timeout_(statement_timeout),
+      owner_(std::this_thread::get_id()) {
   open_units.push_back({&db_.state(), this});
   db_.state().counters->count_attempt();
 }
@@ -49,6 +53,11 @@ UnitOfWork* UnitOfWork::current(const Database& db) noexcept {
     if (it->db == &db.state() && !it->unit->ended()) return it->unit;
   }
   return nullptr;
+}
+
+bool UnitOfWork::open_on_this_thread() noexcept {
+  return std::any_of(open_units.begin(), open_units.end(),
+                     [](const open_unit& open) { return !open.unit->ended(); });
 }
 
 result<void> UnitOfWork::refuse_if_foreign_thread(std::string_view operation) const {
@@ -97,6 +106,9 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
     REPOKIT_TRYV(record(lease_->session().begin(immediate ? begin_mode::immediate
                                                          : begin_mode::deferred)));
     phase_ = phase::in_transaction;
+    if (statement_timeout_) {
+      REPOKIT_TRYV(record(lease_->session().limit_statements(statement_timeout_)));
+    }
   }
   if (kind == statement_kind::write) wrote_ = true;
   return &lease_->session();
@@ -209,6 +221,10 @@ void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept tr
 
 void UnitOfWork::end(bool discard_connection) noexcept {
   if (lease_) {
+    // The limit belongs to this unit, not to the connection's next user.
+    if (statement_timeout_ && !discard_connection && !lease_->session().limit_statements(std::nullopt)) {
+      discard_connection = true;
+    }
     if (discard_connection) lease_->discard();
     lease_.reset();
   }

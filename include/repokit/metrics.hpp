@@ -19,8 +19,9 @@ enum class rollback_cause : std::uint8_t {
   poisoned,       // a statement failed, so the unit could not commit
   commit_failed,  // COMMIT itself failed
   abandoned,      // a guard or raw repository went away without commit
+  lookup,         // a read-only look-up ended, as look-ups always do, with a rollback
 };
-inline constexpr std::size_t rollback_cause_count = 5;
+inline constexpr std::size_t rollback_cause_count = 6;
 inline constexpr std::size_t retry_class_count = 4;
 
 std::string_view to_string(rollback_cause value) noexcept;

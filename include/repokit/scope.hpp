@@ -4,6 +4,7 @@
 // Database and thread joins it. unit_guard is the same for code that cannot be a callable.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string_view>
 #include <type_traits>
@@ -22,12 +23,19 @@ enum class propagation : std::uint8_t {
   independent,  // always a unit of its own, with its own connection and transaction
 };
 
+enum class scope_end : std::uint8_t {
+  commit,     // a successful body commits
+  roll_back,  // always roll back: look-ups that must leave nothing behind
+};
+
 struct scope_options {
   propagation propagate = propagation::join;
   access_mode access = access_mode::automatic;
   std::optional<db_retry> retry{};  // the root scope's policy; the Database's default if empty
   bool idempotent = false;        // the body may land twice: retry even after an in-doubt commit
   std::string_view name = "unit_of_work";  // names the scope in logs when no statement failed
+  std::optional<std::chrono::milliseconds> statement_timeout{};  // per statement, root scopes only
+  scope_end on_success = scope_end::commit;
 };
 
 namespace detail {
@@ -118,9 +126,15 @@ auto run_unit(const Database& db, const scope_options& options, Body&& body)
   for (;;) {
     std::optional<error> failed;
     {
-      UnitOfWork unit(db, run.access());
+      UnitOfWork unit(db, run.access(), options.statement_timeout);
       try {
         outcome_type outcome = detail::invoke_body(body, unit);
+        // A look-up whose body ignored a failed statement falls through to commit(), which
+        // refuses and reports the poisoning.
+        if (outcome && options.on_success == scope_end::roll_back && !unit.poison()) {
+          unit.rollback(rollback_cause::lookup);
+          return outcome;
+        }
         if (outcome) {
           auto committed = unit.commit();
           if (committed) return outcome;

@@ -2,7 +2,9 @@
 // session; tests put a trompeloeil mock in its place. Errors come back classified, never thrown.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -36,6 +38,10 @@ class Session {
   virtual result<std::uint64_t> execute(const statement& sql, std::span<const param> params) = 0;
   // Runs trusted SQL with no parameters and no caching: schema changes, session settings.
   virtual result<void> execute_script(std::string_view sql) = 0;
+
+  // Limits each later statement of the current transaction to `limit` (none: no limit). A
+  // statement that runs longer fails with errc::timeout. Reset at the end of the transaction.
+  virtual result<void> limit_statements(std::optional<std::chrono::milliseconds> limit) = 0;
 
   // A cheap round trip that tells whether the connection still works.
   virtual bool ping() = 0;

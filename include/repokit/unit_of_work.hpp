@@ -5,6 +5,7 @@
 // clean (or discarded when its state is unknown) when the unit ends.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -30,7 +31,9 @@ enum class access_mode : std::uint8_t {
 
 class UnitOfWork {
  public:
-  explicit UnitOfWork(Database db, access_mode access = access_mode::automatic);
+  // `statement_timeout` limits each statement of the unit; a slower one fails with errc::timeout.
+  explicit UnitOfWork(Database db, access_mode access = access_mode::automatic,
+                      std::optional<std::chrono::milliseconds> statement_timeout = std::nullopt);
   ~UnitOfWork();  // rolls back if still open
   UnitOfWork(const UnitOfWork&) = delete;
   UnitOfWork& operator=(const UnitOfWork&) = delete;
@@ -60,6 +63,8 @@ class UnitOfWork {
 
   // The innermost open unit of this thread on `db`, if any: the one a nested scope joins.
   static UnitOfWork* current(const Database& db) noexcept;
+  // Whether this thread has any unit open, on any Database.
+  static bool open_on_this_thread() noexcept;
 
  private:
   enum class phase : std::uint8_t { idle, in_transaction, ended };
@@ -72,6 +77,7 @@ class UnitOfWork {
 
   Database db_;
   access_mode access_;
+  std::optional<std::chrono::milliseconds> statement_timeout_;
   std::thread::id owner_;
   phase phase_ = phase::idle;
   bool wrote_ = false;

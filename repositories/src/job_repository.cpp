@@ -1,5 +1,9 @@
 #include "repokit/repositories/job_repository.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "mapping.hpp"
 #include "repokit/repositories/validation.hpp"
 
@@ -59,6 +63,98 @@ constexpr statement mark_pending{
     "worker_id = NULL, started_at = NULL, finished_at = NULL "
     "WHERE id = :p3 AND status IN ('running', 'failed') RETURNING " REPOKIT_JOB_COLUMNS,
     write, job_columns};
+
+// Creates unless a job in one of the asked statuses exists; the unique index of active jobs
+// makes a racing insert do nothing instead of failing. CASTs: PostgreSQL types the parameters of
+// a SELECT list as text.
+constexpr statement insert_job_if_absent{
+    "create_if_not_exists",
+    "INSERT INTO jobs (job_type, target_id, status, parameters, attempts, created_at, updated_at) "
+    "SELECT :p1, :p2, 'pending', :p3, 0, CAST(:p4 AS BIGINT), CAST(:p5 AS BIGINT) "
+    "WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE job_type = :p6 AND target_id = :p7 "
+    "AND status IN (:p8, :p9, :p10, :p11)) "
+    "ON CONFLICT (job_type, target_id) WHERE status IN ('pending', 'running') DO NOTHING "
+    "RETURNING " REPOKIT_JOB_COLUMNS,
+    write, job_columns};
+
+constexpr statement select_existing_job{
+    "create_if_not_exists",
+    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+    "AND status IN (:p3, :p4, :p5, :p6) ORDER BY id DESC LIMIT 1",
+    read, job_columns};
+
+constexpr std::array lock_columns{integer};
+// Serialises creators of one (type, target) until their transactions end.
+constexpr statement lock_job_key{
+    "create_if_not_exists",
+    "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended(:p1, 0))) AS locked", read,
+    lock_columns};
+
+constexpr statement claim_postgresql{
+    "claim_next",
+    "UPDATE jobs SET status = 'running', worker_id = :p1, attempts = attempts + 1, "
+    "started_at = :p2, updated_at = :p3, finished_at = NULL WHERE id = (SELECT id FROM jobs "
+    "WHERE job_type = :p4 AND status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    "RETURNING " REPOKIT_JOB_COLUMNS,
+    write, job_columns};
+
+// SQLite has no row locks: the unit's write lock, taken at BEGIN IMMEDIATE, serialises claims.
+constexpr statement claim_sqlite{
+    "claim_next",
+    "UPDATE jobs SET status = 'running', worker_id = :p1, attempts = attempts + 1, "
+    "started_at = :p2, updated_at = :p3, finished_at = NULL WHERE id = (SELECT id FROM jobs "
+    "WHERE job_type = :p4 AND status = 'pending' ORDER BY id LIMIT 1) "
+    "RETURNING " REPOKIT_JOB_COLUMNS,
+    write, job_columns};
+
+// A claim is identified by its worker and attempt number: a job reconciled and claimed again
+// since has another attempt number, and the old worker's outcome no longer applies.
+#define REPOKIT_CLAIM_GUARD \
+  " WHERE id = :p4 AND status = 'running' AND attempts = :p5 AND COALESCE(worker_id, '') = :p6 "
+
+constexpr statement finish_succeeded{
+    "finish_job",
+    "UPDATE jobs SET status = 'succeeded', finished_at = :p1, updated_at = :p2, "
+    "last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD "RETURNING " REPOKIT_JOB_COLUMNS,
+    write, job_columns};
+
+constexpr statement finish_failed{
+    "finish_job",
+    "UPDATE jobs SET status = 'failed', finished_at = :p1, updated_at = :p2, "
+    "last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD "RETURNING " REPOKIT_JOB_COLUMNS,
+    write, job_columns};
+
+constexpr statement finish_released{
+    "finish_job",
+    "UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, finished_at = :p1, "
+    "updated_at = :p2, last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD
+    "RETURNING " REPOKIT_JOB_COLUMNS,
+    write, job_columns};
+
+constexpr statement fail_exhausted_stale{
+    "reconcile_stale",
+    "UPDATE jobs SET status = 'failed', worker_id = NULL, finished_at = :p1, updated_at = :p2, "
+    "last_error = :p3 WHERE status = 'running' AND updated_at < :p4 AND attempts >= :p5",
+    write, {}};
+
+constexpr statement requeue_stale{
+    "reconcile_stale",
+    "UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, updated_at = :p1, "
+    "last_error = :p2 WHERE status = 'running' AND updated_at < :p3",
+    write, {}};
+
+// The four status slots of an IN list; a shorter list repeats its first status.
+std::array<param, 4> status_slots(std::span<const job_status> statuses) {
+  std::array<param, 4> slots;
+  for (std::size_t slot = 0; slot < slots.size(); ++slot) {
+    slots[slot] = to_string(statuses[slot < statuses.size() ? slot : 0]);
+  }
+  return slots;
+}
+
+bool is_active(job_status status) {
+  return status == job_status::pending || status == job_status::running;
+}
 
 std::optional<timestamp> optional_time(const row& r, std::size_t column) {
   if (r.is_null(column)) return std::nullopt;
@@ -123,12 +219,129 @@ result<bool> JobRepository::job_exists(std::string_view job_type, std::string_vi
   if (statuses.empty() || statuses.size() > 4) {
     return failure(errc::invalid_argument, "job_exists takes 1 to 4 statuses");
   }
-  std::array<param, 6> params{job_type, target_id};
-  for (std::size_t slot = 0; slot < 4; ++slot) {
-    params[2 + slot] = to_string(statuses[slot < statuses.size() ? slot : 0]);
-  }
+  const auto slots = status_slots(statuses);
+  const std::array<param, 6> params{job_type, target_id, slots[0], slots[1], slots[2], slots[3]};
   REPOKIT_TRY(auto counted, unit_->query_one(select_job_exists, params));
   return counted.value().integer(0) > 0;
+}
+
+result<created_or_existing<Job>> JobRepository::create_if_not_exists(
+    std::string_view job_type, std::string_view target_id, std::string_view parameters,
+    std::span<const job_status> check_statuses) {
+  REPOKIT_TRYV(check_job_key(job_type, target_id));
+  REPOKIT_TRYV(check_text("parameters", parameters, max_parameters_length));
+  if (check_statuses.empty() || check_statuses.size() > 4) {
+    return failure(errc::invalid_argument, "create_if_not_exists takes 1 to 4 statuses");
+  }
+  // The unique index covers only active jobs: any other status needs the creators serialised.
+  const bool beyond_index = std::any_of(check_statuses.begin(), check_statuses.end(),
+                                        [](job_status s) { return !is_active(s); });
+  if (beyond_index && unit_->kind() == dialect::postgresql) {
+    const std::string key = std::string(job_type) + '\x1f' + std::string(target_id);
+    REPOKIT_TRYV(unit_->query(lock_job_key, std::array<param, 1>{std::string_view(key)}));
+  }
+  // Whatever was asked, an active job answers too: there is never a second one.
+  std::vector<job_status> answering(check_statuses.begin(), check_statuses.end());
+  for (const job_status active : active_job_statuses) {
+    if (std::find(answering.begin(), answering.end(), active) == answering.end() &&
+        answering.size() < 4) {
+      answering.push_back(active);
+    }
+  }
+  const auto checked = status_slots(check_statuses);
+  const auto answered = status_slots(answering);
+
+  // Under PostgreSQL's READ COMMITTED the job that stopped the insert may leave the answering
+  // statuses before it is read back; then the insert is tried again. Bounded: it cannot happen
+  // twice without another worker finishing two jobs of one target in between.
+  for (int round = 0; round < 3; ++round) {
+    const std::int64_t now = detail::to_millis(detail::now());
+    const std::array<param, 11> insert{job_type,   target_id,  parameters, now,        now,
+                                       job_type,   target_id,  checked[0], checked[1], checked[2],
+                                       checked[3]};
+    REPOKIT_TRY(auto created, unit_->query_one(insert_job_if_absent, insert));
+    if (created) {
+      REPOKIT_TRY(auto job, to_job(*created));
+      return created_or_existing<Job>{std::move(job), true};
+    }
+    const std::array<param, 6> lookup{job_type,    target_id,   answered[0],
+                                      answered[1], answered[2], answered[3]};
+    REPOKIT_TRY(auto existing, unit_->query_one(select_existing_job, lookup));
+    if (existing) {
+      REPOKIT_TRY(auto job, to_job(*existing));
+      return created_or_existing<Job>{std::move(job), false};
+    }
+  }
+  return failure(errc::transient, "create_if_not_exists: the existing job of " +
+                                      std::string(job_type) + "/" + std::string(target_id) +
+                                      " kept changing status; run the unit again");
+}
+
+result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
+                                                     std::string_view worker_id) {
+  REPOKIT_TRYV(check_id("job_type", job_type));
+  REPOKIT_TRYV(check_id("worker_id", worker_id, max_target_id_length));
+  const std::int64_t now = detail::to_millis(detail::now());
+  const std::array<param, 4> params{worker_id, now, now, job_type};
+  const statement& claim =
+      unit_->kind() == dialect::postgresql ? claim_postgresql : claim_sqlite;
+  REPOKIT_TRY(auto claimed, unit_->query_one(claim, params));
+  if (!claimed) return std::optional<Job>{};
+  REPOKIT_TRY(auto job, to_job(*claimed));
+  return std::optional<Job>{std::move(job)};
+}
+
+result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
+                                      std::optional<std::string_view> error) {
+  REPOKIT_TRYV(check_job_id(claimed.id));
+  if (error) REPOKIT_TRYV(check_text("error", *error));
+  const statement* finish = nullptr;
+  switch (outcome) {
+    case job_status::succeeded: finish = &finish_succeeded; break;
+    case job_status::failed: finish = &finish_failed; break;
+    case job_status::pending: finish = &finish_released; break;
+    case job_status::running:
+      return failure(errc::invalid_argument,
+                     "finish_job records an outcome: succeeded, failed or pending, not running");
+  }
+  const std::int64_t now = detail::to_millis(detail::now());
+  const std::string_view worker = claimed.worker_id ? std::string_view(*claimed.worker_id) : "";
+  const std::array<param, 6> params{now,        now,
+                                    error ? param{*error} : param{nullptr},
+                                    claimed.id, claimed.attempts,
+                                    worker};
+  REPOKIT_TRY(auto finished, unit_->query_one(*finish, params));
+  if (finished) return to_job(*finished);
+
+  REPOKIT_TRY(auto current, get_job(claimed.id));
+  if (current.status == job_status::running && current.attempts != claimed.attempts) {
+    return failure(errc::invalid_state,
+                   "job " + std::to_string(claimed.id) + " was claimed again (attempt " +
+                       std::to_string(current.attempts) + ") after this claim (attempt " +
+                       std::to_string(claimed.attempts) + "); its outcome is not recorded");
+  }
+  return failure(errc::invalid_state, "job " + std::to_string(claimed.id) + " is " +
+                                          std::string(to_string(current.status)) +
+                                          ", not running under this claim; outcome not recorded");
+}
+
+result<reconcile_report> JobRepository::reconcile_stale(std::chrono::milliseconds older_than,
+                                                        std::int64_t max_attempts) {
+  if (older_than.count() < 0 || max_attempts < 1) {
+    return failure(errc::invalid_argument,
+                   "reconcile_stale needs older_than >= 0 and max_attempts >= 1");
+  }
+  const timestamp now = detail::now();
+  const std::int64_t now_ms = detail::to_millis(now);
+  const std::int64_t cutoff = detail::to_millis(now - older_than);
+  reconcile_report report;
+  const std::array<param, 5> exhausted{now_ms, now_ms,
+                                       std::string_view("stale: its worker stopped, no attempts left"),
+                                       cutoff, max_attempts};
+  REPOKIT_TRY(report.failed, unit_->execute(fail_exhausted_stale, exhausted));
+  const std::array<param, 3> stale{now_ms, std::string_view("stale: its worker stopped"), cutoff};
+  REPOKIT_TRY(report.requeued, unit_->execute(requeue_stale, stale));
+  return report;
 }
 
 result<Job> JobRepository::update_job_status(std::int64_t id, job_status status,

@@ -23,6 +23,7 @@ class MockSession : public Session {
   MAKE_MOCK2(query, result<std::vector<row>>(const statement&, std::span<const param>), override);
   MAKE_MOCK2(execute, result<std::uint64_t>(const statement&, std::span<const param>), override);
   MAKE_MOCK1(execute_script, result<void>(std::string_view), override);
+  MAKE_MOCK1(limit_statements, result<void>(std::optional<std::chrono::milliseconds>), override);
   MAKE_MOCK0(ping, bool(), override);
 };
 
@@ -43,6 +44,9 @@ class forwarding_session final : public Session {
     return target_.execute(sql, params);
   }
   result<void> execute_script(std::string_view sql) override { return target_.execute_script(sql); }
+  result<void> limit_statements(std::optional<std::chrono::milliseconds> limit) override {
+    return target_.limit_statements(limit);
+  }
   bool ping() override { return target_.ping(); }
 
  private:

@@ -124,3 +124,146 @@ TEST_CASE("a stored status repokit does not know is reported, not guessed",
   CHECK(job.error().kind == errc::database);
   CHECK(job.error().message.find("archived") != std::string::npos);
 }
+
+TEST_CASE("create_if_not_exists is one upsert against the index of active jobs",
+          "[repositories][jobs][create]") {
+  job_mock m;
+  REQUIRE_CALL(m.session, query(_, _))
+      .WITH(sql_has(_1, "WHERE NOT EXISTS") &&
+            sql_has(_1, "ON CONFLICT (job_type, target_id) WHERE status IN ('pending', 'running') "
+                        "DO NOTHING RETURNING") &&
+            param_is(_2, 0, "video_process") && param_is(_2, 1, "V1") &&
+            param_is(_2, 7, "pending") && param_is(_2, 8, "running") && _2.size() == 11)
+      .RETURN(rows_of({job_row(1, "pending")}));
+  auto job = job_repository(m.db(), [](JobRepository& jobs) {
+    return jobs.create_if_not_exists("video_process", "V1", R"({"q":1})");
+  });
+  REQUIRE(job);
+  CHECK(job.value().created);
+  CHECK(job.value().record.id == 1);
+}
+
+TEST_CASE("the loser of a creation race gets the winner's job, not an error",
+          "[repositories][jobs][create]") {
+  job_mock m;
+  trompeloeil::sequence order;
+  REQUIRE_CALL(m.session, query(_, _)).IN_SEQUENCE(order).RETURN(rows_of({}));  // did nothing
+  REQUIRE_CALL(m.session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(sql_has(_1, "ORDER BY id DESC LIMIT 1") && param_is(_2, 2, "pending") &&
+            param_is(_2, 3, "running"))
+      .RETURN(rows_of({job_row(7, "running", 1)}));
+  auto job = job_repository(m.db(), [](JobRepository& jobs) {
+    return jobs.create_if_not_exists("video_process", "V1");
+  });
+  REQUIRE(job);
+  CHECK_FALSE(job.value().created);
+  CHECK(job.value().record.id == 7);
+}
+
+TEST_CASE("statuses beyond the active index take a transaction-scoped lock on PostgreSQL",
+          "[repositories][jobs][create]") {
+  MockSession session;
+  ALLOW_CALL(session, kind()).RETURN(dialect::postgresql);
+  ALLOW_CALL(session, begin(_)).RETURN(ok());
+  ALLOW_CALL(session, commit()).RETURN(ok());
+  mocked_database database(session, {}, dialect::postgresql);
+  trompeloeil::sequence order;
+  REQUIRE_CALL(session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(sql_has(_1, "pg_advisory_xact_lock") &&
+            param_is(_2, 0, std::string_view("video_process\x1fV1", 16)))
+      .RETURN(rows_of({row({std::int64_t{1}})}));
+  REQUIRE_CALL(session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(sql_has(_1, "WHERE NOT EXISTS") && param_is(_2, 7, "succeeded"))
+      .RETURN(rows_of({}));
+  REQUIRE_CALL(session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(param_is(_2, 2, "succeeded") && param_is(_2, 3, "pending") &&
+            param_is(_2, 4, "running"))
+      .RETURN(rows_of({job_row(3, "succeeded", 1)}));
+
+  const std::array<job_status, 1> done{job_status::succeeded};
+  auto job = job_repository(database.db, [&](JobRepository& jobs) {
+    return jobs.create_if_not_exists("video_process", "V1", "{}", done);
+  });
+  REQUIRE(job);
+  CHECK_FALSE(job.value().created);
+  CHECK(job.value().record.status == job_status::succeeded);
+}
+
+TEST_CASE("claim_next skips rows other workers hold on PostgreSQL", "[repositories][jobs][claim]") {
+  MockSession session;
+  ALLOW_CALL(session, kind()).RETURN(dialect::postgresql);
+  ALLOW_CALL(session, begin(_)).RETURN(ok());
+  ALLOW_CALL(session, commit()).RETURN(ok());
+  mocked_database database(session, {}, dialect::postgresql);
+  REQUIRE_CALL(session, query(_, _))
+      .WITH(sql_has(_1, "FOR UPDATE SKIP LOCKED") && param_is(_2, 0, "worker-1") &&
+            param_is(_2, 3, "video_process"))
+      .RETURN(rows_of({}));
+  auto claimed = job_repository(database.db, [](JobRepository& jobs) {
+    return jobs.claim_next("video_process", "worker-1");
+  });
+  REQUIRE(claimed);
+  CHECK_FALSE(claimed.value());
+}
+
+TEST_CASE("claim_next on SQLite takes the write lock at BEGIN", "[repositories][jobs][claim]") {
+  MockSession session;
+  ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
+  REQUIRE_CALL(session, begin(begin_mode::immediate)).RETURN(ok());
+  REQUIRE_CALL(session, query(_, _))
+      .WITH(!sql_has(_1, "SKIP LOCKED") && sql_has(_1, "status = 'running'"))
+      .RETURN(rows_of({job_row(4, "running", 1)}));
+  REQUIRE_CALL(session, commit()).RETURN(ok());
+  mocked_database database(session);
+  auto claimed = job_repository(database.db, [](JobRepository& jobs) {
+    return jobs.claim_next("video_process", "worker-1");
+  });
+  REQUIRE(claimed);
+  REQUIRE(claimed.value());
+  CHECK(claimed.value()->id == 4);
+}
+
+TEST_CASE("finish_job is guarded by the claim's attempt and worker", "[repositories][jobs][claim]") {
+  job_mock m;
+  Job claimed{.id = 5, .job_type = "video_process", .target_id = "V1",
+              .status = job_status::running, .attempts = 1, .worker_id = "worker-1"};
+  trompeloeil::sequence order;
+  REQUIRE_CALL(m.session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(sql_has(_1, "AND attempts = :p5 AND COALESCE(worker_id, '') = :p6") &&
+            param_is(_2, 3, std::int64_t{5}) && param_is(_2, 4, std::int64_t{1}) &&
+            param_is(_2, 5, "worker-1"))
+      .RETURN(rows_of({}));
+  REQUIRE_CALL(m.session, query(_, _)).IN_SEQUENCE(order).RETURN(rows_of({job_row(5, "running", 2)}));
+  auto finished = job_repository(m.db(), [&](JobRepository& jobs) {
+    return jobs.finish_job(claimed, job_status::succeeded);
+  });
+  REQUIRE_FALSE(finished);
+  CHECK(finished.error().kind == errc::invalid_state);
+  CHECK(finished.error().message.find("claimed again (attempt 2)") != std::string::npos);
+}
+
+TEST_CASE("reconcile_stale fails exhausted jobs, then requeues the rest",
+          "[repositories][jobs][reconcile]") {
+  job_mock m;
+  trompeloeil::sequence order;
+  REQUIRE_CALL(m.session, execute(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(sql_has(_1, "status = 'failed'") && sql_has(_1, "attempts >= :p5") &&
+            param_is(_2, 4, std::int64_t{3}))
+      .RETURN(changed(2));
+  REQUIRE_CALL(m.session, execute(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(sql_has(_1, "status = 'pending'") && sql_has(_1, "WHERE status = 'running'"))
+      .RETURN(changed(5));
+  auto report = job_repository(m.db(), [](JobRepository& jobs) {
+    return jobs.reconcile_stale(std::chrono::minutes{5});
+  });
+  REQUIRE(report);
+  CHECK(report.value().failed == 2);
+  CHECK(report.value().requeued == 5);
+}

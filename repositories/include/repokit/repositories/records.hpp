@@ -14,16 +14,16 @@ namespace repokit {
 using timestamp = std::chrono::time_point<std::chrono::system_clock, std::chrono::milliseconds>;
 
 struct Channel {
-  std::string channel_id;
-  std::string name;
+  std::string channel_id{};
+  std::string name{};
   timestamp created_at{};
   bool operator==(const Channel&) const = default;
 };
 
 struct Video {
-  std::string video_id;
-  std::string channel_id;
-  std::string title;
+  std::string video_id{};
+  std::string channel_id{};
+  std::string title{};
   std::int64_t duration_seconds = 0;
   timestamp created_at{};
   timestamp updated_at{};
@@ -45,10 +45,10 @@ result<job_status> parse_job_status(std::string_view text);
 
 struct Job {
   std::int64_t id = 0;
-  std::string job_type;
-  std::string target_id;
+  std::string job_type{};
+  std::string target_id{};
   job_status status = job_status::pending;
-  std::string parameters;  // opaque to repokit, typically JSON
+  std::string parameters{};  // opaque to repokit, typically JSON
   std::int64_t attempts = 0;
   std::optional<std::string> last_error{};
   std::optional<std::string> worker_id{};
