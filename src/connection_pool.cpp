@@ -5,7 +5,7 @@
 namespace repokit {
 
 connection_lease::~connection_lease() {
-  if (pool_ && session_) pool_->give_back(std::move(session_), discard_);
+  if (pool_ && session_) pool_->give_back(std::move(session_), discard_, lost_, acquired_at_);
 }
 
 std::shared_ptr<connection_pool> connection_pool::create(session_factory factory, settings config,
@@ -26,16 +26,23 @@ result<std::unique_ptr<Session>> connection_pool::open_new() {
 }
 
 result<connection_lease> connection_pool::acquire() {
-  const auto deadline = std::chrono::steady_clock::now() + config_.acquire_timeout;
+  const auto started = std::chrono::steady_clock::now();
+  auto lease = acquire_until(started + config_.acquire_timeout);
+  counters_->time_pool_wait(std::chrono::steady_clock::now() - started);
+  return lease;
+}
+
+result<connection_lease> connection_pool::acquire_until(
+    std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   for (;;) {
     if (!idle_.empty()) {
-      std::unique_ptr<Session> session = std::move(idle_.back());
+      idle_session entry = std::move(idle_.back());
       idle_.pop_back();
       ++in_use_;
-      if (!config_.check_on_checkout) {
-        return connection_lease(shared_from_this(), std::move(session));
-      }
+      std::unique_ptr<Session> session = std::move(entry.session);
+      const bool suspect = config_.check_on_checkout || entry.generation < generation_;
+      if (!suspect) return connection_lease(shared_from_this(), std::move(session));
       lock.unlock();  // a ping is a round trip: never hold the pool's lock over I/O
       if (session->ping()) return connection_lease(shared_from_this(), std::move(session));
       counters_->count_session_discarded();
@@ -70,16 +77,19 @@ result<connection_lease> connection_pool::acquire() {
   }
 }
 
-void connection_pool::give_back(std::unique_ptr<Session> session, bool discard) noexcept {
+void connection_pool::give_back(std::unique_ptr<Session> session, bool discard, bool lost,
+                                std::chrono::steady_clock::time_point acquired_at) noexcept {
+  counters_->time_session(std::chrono::steady_clock::now() - acquired_at);
   std::unique_lock lock(mutex_);
   --in_use_;
+  if (lost) ++generation_;  // the connections idle now may have died with this one
   if (discard) {
     --open_;
     counters_->count_session_discarded();
     lock.unlock();
     session.reset();  // closing a connection may block: never under the lock
   } else {
-    idle_.push_back(std::move(session));
+    idle_.push_back({std::move(session), generation_});
     lock.unlock();
   }
   freed_.notify_one();

@@ -26,6 +26,12 @@ std::string clean_message(std::string_view text) {
     flat += blank ? ' ' : c;
   }
   while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  // SOCI's own preambles say nothing the error kind does not.
+  for (const std::string_view preamble :
+       {"Cannot execute query. Fatal error. ", "Cannot execute query. ",
+        "Cannot establish connection to the database. "}) {
+    if (std::string_view(flat).starts_with(preamble)) flat.erase(0, preamble.size());
+  }
   std::string out = mask_password(flat);
   for (const std::string_view secret : {"password='", "password="}) {
     for (auto at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 1)) {

@@ -50,11 +50,13 @@ bool root_run::retry_after(const error& failure) {
   const retry_decision decision = state_.on_failure(failure.retry, options_.idempotent);
   const std::string_view operation =
       failure.operation.empty() ? options_.name : std::string_view(failure.operation);
+  std::string_view reason = failure.message;  // the log line adds its own full stop
+  while (!reason.empty() && (reason.back() == '.' || reason.back() == ' ')) reason.remove_suffix(1);
   switch (decision.verdict) {
     case retry_verdict::retry:
       db_.state().counters->count_retry(failure.retry);
       db_.logger().warn("Transient database error in {} (attempt {}/{}): {}. Retrying in {:.2f}s...",
-                        operation, state_.attempt(), state_.max_attempts(), failure.message,
+                        operation, state_.attempt(), state_.max_attempts(), reason,
                         decision.delay.count());
       state_.wait(decision);
       return true;
@@ -62,7 +64,7 @@ bool root_run::retry_after(const error& failure) {
       return false;
     case retry_verdict::attempts_exhausted:
     case retry_verdict::deadline_exceeded:
-      db_.state().counters->count_give_up();
+      db_.state().counters->count_give_up(failure.retry);
       db_.logger().error(
           "Giving up on {} after {} attempt(s) in {:.2f}s ({}): {}", operation, state_.attempt(),
           state_.elapsed().count(),

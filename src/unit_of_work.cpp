@@ -103,8 +103,11 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
     // so a unit that will write takes the write lock at BEGIN.
     const bool immediate = access_ == access_mode::read_write ||
                            (access_ == access_mode::automatic && kind == statement_kind::write);
-    REPOKIT_TRYV(record(lease_->session().begin(immediate ? begin_mode::immediate
-                                                         : begin_mode::deferred)));
+    auto begun = lease_->session().begin(immediate ? begin_mode::immediate : begin_mode::deferred);
+    if (!begun) {
+      begun.error().operation = std::string(operation) + " (BEGIN)";
+      return failure(record(std::move(begun)).error());
+    }
     phase_ = phase::in_transaction;
     if (statement_timeout_) {
       REPOKIT_TRYV(record(lease_->session().limit_statements(statement_timeout_)));
@@ -181,15 +184,15 @@ result<void> UnitOfWork::commit() {
     counters.count_in_doubt();
     db_.logger().error("Commit outcome unknown, the connection was lost during COMMIT: {}",
                        failed.describe());
-    end(true);
+    end(true, true);
     return failure(std::move(failed));
   }
   // The transaction may still be open (SQLite busy at COMMIT): close it before giving it back.
-  bool discard = failed.retry == retry_class::reconnect_then_retry;
-  if (!discard && !lease_->session().rollback()) discard = true;
+  const bool lost = failed.retry == retry_class::reconnect_then_retry;
+  const bool discard = lost || !lease_->session().rollback();
   counters.count_rollback(rollback_cause::commit_failed);
   db_.logger().warn("Database session error, rolling back: {}", failed.describe());
-  end(discard);
+  end(discard, lost);
   return failure(std::move(failed));
 }
 
@@ -198,7 +201,8 @@ void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept tr
   const auto lost = [](const error* e) {
     return e != nullptr && (e->retry == retry_class::reconnect_then_retry || e->kind == errc::in_doubt);
   };
-  bool discard = lost(poison_ ? &*poison_ : nullptr) || lost(reason);
+  const bool connection_lost = lost(poison_ ? &*poison_ : nullptr) || lost(reason);
+  bool discard = connection_lost;
   if (phase_ == phase::in_transaction && !discard) {
     auto undone = lease_->session().rollback();
     if (!undone) {
@@ -213,19 +217,20 @@ void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept tr
   } else if (was_open && cause == rollback_cause::abandoned) {
     db_.logger().warn("Unit of work ended without commit, rolling back");
   }
-  db_.state().counters->count_rollback(cause);
-  end(discard);
+  // Only a transaction that began can be rolled back; a unit that failed before is not counted.
+  if (was_open) db_.state().counters->count_rollback(cause);
+  end(discard, connection_lost);
 } catch (...) {
   end(true);  // logging failed (out of memory): still never reuse a connection in doubt
 }
 
-void UnitOfWork::end(bool discard_connection) noexcept {
+void UnitOfWork::end(bool discard_connection, bool connection_lost) noexcept {
   if (lease_) {
     // The limit belongs to this unit, not to the connection's next user.
     if (statement_timeout_ && !discard_connection && !lease_->session().limit_statements(std::nullopt)) {
       discard_connection = true;
     }
-    if (discard_connection) lease_->discard();
+    if (discard_connection) lease_->discard(connection_lost);
     lease_.reset();
   }
   phase_ = phase::ended;

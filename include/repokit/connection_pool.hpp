@@ -1,11 +1,14 @@
 // A bounded pool of sessions. acquire() waits at most the acquire timeout, then fails with
 // errc::pool_exhausted; a lease gives its session back when it goes away, or has it destroyed
 // and replaced when discard() says its state is unknown. Leases keep the pool alive.
+// When one connection is found lost (a server restart, a failover), the others that were idle
+// then are suspect too: each is pinged before it is handed out again.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -36,17 +39,25 @@ class connection_lease {
   ~connection_lease();
 
   Session& session() const noexcept { return *session_; }
-  // The connection's state is unknown (lost, failed rollback): destroy it instead of reusing it.
-  void discard() noexcept { discard_ = true; }
+  // The connection's state is unknown (failed rollback), or it is gone (`lost`): destroy it
+  // instead of reusing it.
+  void discard(bool lost = false) noexcept {
+    discard_ = true;
+    lost_ = lost_ || lost;
+  }
 
  private:
   friend class connection_pool;
   connection_lease(std::shared_ptr<connection_pool> pool, std::unique_ptr<Session> session)
-      : pool_(std::move(pool)), session_(std::move(session)) {}
+      : pool_(std::move(pool)),
+        session_(std::move(session)),
+        acquired_at_(std::chrono::steady_clock::now()) {}
 
   std::shared_ptr<connection_pool> pool_;
   std::unique_ptr<Session> session_;
+  std::chrono::steady_clock::time_point acquired_at_;
   bool discard_ = false;
+  bool lost_ = false;
 };
 
 class connection_pool : public std::enable_shared_from_this<connection_pool> {
@@ -67,8 +78,15 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
 
  private:
   friend class connection_lease;
-  void give_back(std::unique_ptr<Session> session, bool discard) noexcept;
+  struct idle_session {
+    std::unique_ptr<Session> session;
+    std::uint64_t generation;  // the pool's generation when it was given back
+  };
+
+  void give_back(std::unique_ptr<Session> session, bool discard, bool lost,
+                 std::chrono::steady_clock::time_point acquired_at) noexcept;
   result<std::unique_ptr<Session>> open_new();
+  result<connection_lease> acquire_until(std::chrono::steady_clock::time_point deadline);
 
   const session_factory factory_;
   const settings config_;
@@ -76,7 +94,8 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
 
   mutable std::mutex mutex_;
   std::condition_variable freed_;
-  std::vector<std::unique_ptr<Session>> idle_;
+  std::vector<idle_session> idle_;
+  std::uint64_t generation_ = 0;  // goes up whenever a connection is found lost
   std::size_t open_ = 0;
   std::size_t in_use_ = 0;
 };

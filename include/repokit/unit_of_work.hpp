@@ -73,7 +73,7 @@ class UnitOfWork {
   template <class T>
   result<T> record(result<T> outcome);
   result<void> refuse_if_foreign_thread(std::string_view operation) const;
-  void end(bool discard_connection) noexcept;
+  void end(bool discard_connection, bool connection_lost = false) noexcept;
 
   Database db_;
   access_mode access_;

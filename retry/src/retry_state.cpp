@@ -41,9 +41,12 @@ retry_decision retry_state::on_failure(retry_class failure, bool idempotent) {
   if (attempt_ > max_retries_) return {retry_verdict::attempts_exhausted};
 
   const double draw = policy_.random ? policy_.random() : default_unit_random();
-  const seconds delay = policy_.schedule().delay(attempt_, draw);
-  if (policy_.deadline && elapsed() + delay >= *policy_.deadline) {
-    return {retry_verdict::deadline_exceeded, delay};
+  seconds delay = policy_.schedule().delay(attempt_, draw);
+  if (policy_.deadline) {
+    const seconds remaining = *policy_.deadline - elapsed();
+    if (remaining <= seconds{0}) return {retry_verdict::deadline_exceeded};
+    // The last wait is cut to end at the deadline, where one final attempt is made.
+    delay = std::min(delay, remaining);
   }
   return {retry_verdict::retry, delay};
 }

@@ -22,7 +22,9 @@ struct db_retry {
   seconds max_delay{5.0};
   double multiplier = 2.0;
   jitter_mode jitter = jitter_mode::full;
-  std::optional<seconds> deadline{};  // overall budget from the first attempt; none by default
+  // Overall budget from the first attempt; none by default. A wait that would end past it is
+  // cut short, one last attempt is made at the deadline, and then the loop gives up.
+  std::optional<seconds> deadline{};
 
   // Injection points for tests; empty means the real thing.
   std::function<clock_type::time_point()> clock{};
