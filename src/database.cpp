@@ -46,7 +46,14 @@ result<Database> Database::with_sessions(dialect kind, session_factory factory,
   auto state = std::make_shared<detail::database_state>();
   state->kind = kind;
   state->url.kind = kind;
-  state->counters = std::make_shared<repokit::metrics>();
+  state->counters = std::make_shared<repokit::metrics>(options.events);
+  if (options.wrap_session) {
+    factory = [inner = std::move(factory),
+               wrap = options.wrap_session]() -> result<std::unique_ptr<Session>> {
+      REPOKIT_TRY(auto session, inner());
+      return wrap(std::move(session));
+    };
+  }
   state->logger = options.logger ? options.logger : default_logger();
   state->pool = connection_pool::create(
       std::move(factory),

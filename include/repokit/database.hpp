@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +33,12 @@ struct database_options {
   std::string application_name = "repokit";  // PostgreSQL: shown in pg_stat_activity
 
   db_retry retry{};  // default policy of root scopes
+
+  // Wraps every new connection, e.g. to inject faults or trace statements. None: used as is.
+  std::function<std::unique_ptr<Session>(std::unique_ptr<Session>)> wrap_session{};
+
+  // Receives every commit, rollback, retry, give-up and connection event as it happens.
+  std::shared_ptr<observer> events{};
 
   // Where repokit logs. None: a private logger that writes warnings and errors to stderr.
   // Never looked up in or added to spdlog's global registry.

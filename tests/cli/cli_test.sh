@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The repokit command as users meet it: help, version, its errors, and the demo's promise
+# (no job lost or processed twice, every injected fault absorbed by a retry) on each backend.
+#   cli_test.sh REPOKIT_BINARY BACKEND
+set -euo pipefail
+repokit="$(readlink -f "$1")"
+backend="$2"
+work="$(mktemp -d "${REPOKIT_TEST_TMPDIR:-/tmp}/repokit-cli.XXXXXX")"
+trap 'rm -rf -- "$work"' EXIT
+cd "$work"
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# expect STATUS COMMAND...: runs the command, keeps its output in $out, checks its exit status.
+expect() {
+  local want="$1"; shift
+  local got=0
+  out="$("$@" 2>&1)" || got=$?
+  [[ "$got" == "$want" ]] || fail "'$*' exited $got, expected $want: $out"
+}
+contains() { [[ "$out" == *"$1"* ]] || fail "expected output to contain '$1', got: $out"; }
+lacks() { [[ "$out" != *"$1"* ]] || fail "output must not contain '$1': $out"; }
+# field NAME: a number from the JSON summary on the last line of $out.
+field() { tail -n 1 <<<"$out" | grep -o "\"$1\": [0-9.]*" | head -n 1 | awk '{print $2}'; }
+
+if [[ "$backend" == sqlite ]]; then
+  expect 0 "$repokit" --help;            contains "usage: repokit <command>"
+  expect 0 "$repokit" demo --help;       contains "--chaos RATE"
+  expect 0 "$repokit" --version;         contains "repokit "
+  expect 2 "$repokit";                   contains "commands:"
+  expect 2 "$repokit" frobnicate;        contains "unknown command 'frobnicate'"
+  expect 2 "$repokit" demo --workers;    contains "--workers needs a value"
+  expect 2 "$repokit" demo --workers 0;  contains "--workers takes a whole number from 1 to 64"
+  expect 2 "$repokit" demo --chaos 2;    contains "--chaos takes a number"
+  expect 2 "$repokit" demo --nope;       contains "unknown option --nope"
+  expect 1 "$repokit" demo --url "sqlite:relative.db"; contains "invalid database URL"
+  expect 1 "$repokit" migrate --url "postgresql://app:hunter2@127.0.0.1:1/db?connect_timeout=1"
+  contains "connection_lost"; lacks "hunter2"; contains "app:***@"
+  expect 1 "$repokit" stats --url "sqlite:///$work/not-migrated.db"; contains "repokit migrate"
+  echo "this is not a database" > "$work/garbage.db"
+  expect 1 "$repokit" migrate --url "sqlite:///$work/garbage.db"; contains "not a database"
+
+  expect 0 "$repokit" demo --targets 60 --videos 100 --json
+  url="sqlite:///$work/repokit-demo.db"
+else
+  url="${REPOKIT_TEST_POSTGRES_URL:?REPOKIT_TEST_POSTGRES_URL is not set: run scripts/test.sh}"
+  password="${url#*://*:}"
+  password="${password%%@*}"
+  expect 1 "$repokit" migrate --url "${url/@/x@}"  # a wrong password: refused, never printed
+  contains "password authentication failed"; lacks "$password"
+fi
+
+expect 0 "$repokit" migrate --url "$url" --json
+expect 0 "$repokit" demo --url "$url" --targets 80 --videos 100 --chaos 0.05 --json
+[[ "$(field jobs_created)" == 80 ]] || fail "jobs_created $(field jobs_created), expected 80"
+[[ "$(field jobs_lost)" == 0 ]] || fail "jobs lost: $(field jobs_lost)"
+[[ "$(field jobs_processed_twice)" == 0 ]] || fail "jobs processed twice: $(field jobs_processed_twice)"
+injected="$(field chaos_faults_injected)"
+retried=$(( $(field retries_retry_transaction) + $(field retries_reconnect_then_retry) ))
+[[ "$injected" -gt 0 ]] || fail "no fault was injected at rate 0.05"
+# Every injected fault failed one attempt, and every failed attempt was retried.
+[[ "$retried" -eq "$injected" || "$(field give_ups)" -gt 0 ]] ||
+  fail "$injected faults injected but $retried retries"
+expect 0 "$repokit" stats --url "$url"; contains "active_duplicates"
+
+if ((failures > 0)); then
+  echo "$failures check(s) failed" >&2
+  exit 1
+fi
+echo "all repokit command checks passed ($backend)"
