@@ -5,15 +5,18 @@
 namespace repokit {
 
 connection_lease::~connection_lease() {
-  if (pool_ && session_) pool_->give_back(std::move(session_), discard_, lost_, acquired_at_);
+  if (pool_ && session_) {
+    pool_->give_back(std::move(session_), discard_, lost_, acquired_at_, generation_);
+  }
 }
 
 std::shared_ptr<connection_pool> connection_pool::create(session_factory factory, settings config,
                                                          std::shared_ptr<metrics> counters) {
-  return std::make_shared<connection_pool>(std::move(factory), config, std::move(counters));
+  return std::make_shared<connection_pool>(private_key{}, std::move(factory), config,
+                                           std::move(counters));
 }
 
-connection_pool::connection_pool(session_factory factory, settings config,
+connection_pool::connection_pool(private_key, session_factory factory, settings config,
                                  std::shared_ptr<metrics> counters)
     : factory_(std::move(factory)), config_(config), counters_(std::move(counters)) {
   idle_.reserve(config_.max_size);  // so give_back never allocates
@@ -42,9 +45,12 @@ result<connection_lease> connection_pool::acquire_until(
       ++in_use_;
       std::unique_ptr<Session> session = std::move(entry.session);
       const bool suspect = config_.check_on_checkout || entry.generation < generation_;
-      if (!suspect) return connection_lease(shared_from_this(), std::move(session));
+      if (!suspect) return connection_lease(shared_from_this(), std::move(session), generation_);
       lock.unlock();  // a ping is a round trip: never hold the pool's lock over I/O
-      if (session->ping()) return connection_lease(shared_from_this(), std::move(session));
+      if (session->ping()) {
+        lock.lock();
+        return connection_lease(shared_from_this(), std::move(session), generation_);
+      }
       counters_->count_session_discarded();
       session.reset();
       lock.lock();
@@ -57,8 +63,8 @@ result<connection_lease> connection_pool::acquire_until(
       ++in_use_;
       lock.unlock();
       auto opened = open_new();
-      if (opened) return connection_lease(shared_from_this(), std::move(opened).value());
       lock.lock();
+      if (opened) return connection_lease(shared_from_this(), std::move(opened).value(), generation_);
       --open_;
       --in_use_;
       freed_.notify_one();
@@ -78,7 +84,8 @@ result<connection_lease> connection_pool::acquire_until(
 }
 
 void connection_pool::give_back(std::unique_ptr<Session> session, bool discard, bool lost,
-                                std::chrono::steady_clock::time_point acquired_at) noexcept {
+                                std::chrono::steady_clock::time_point acquired_at,
+                                std::uint64_t generation) noexcept {
   counters_->time_session(std::chrono::steady_clock::now() - acquired_at);
   std::unique_lock lock(mutex_);
   --in_use_;
@@ -89,7 +96,9 @@ void connection_pool::give_back(std::unique_ptr<Session> session, bool discard, 
     lock.unlock();
     session.reset();  // closing a connection may block: never under the lock
   } else {
-    idle_.push_back({std::move(session), generation_});
+    // A connection out on lease when another was found lost may be dead too: it keeps the
+    // generation it was handed out in, and is pinged before its next use.
+    idle_.push_back({std::move(session), generation});
     lock.unlock();
   }
   freed_.notify_one();

@@ -230,20 +230,18 @@ std::string database_url::masked() const {
 }
 
 std::string mask_password(std::string_view text) {
-  // scheme://user:password@host -> scheme://user:***@host, for every URL in the text.
+  // Each URL in free text ends at a blank or a quote; within it the credentials run from the
+  // scheme to the last '@', so a password holding '/' or '@' is still hidden whole.
   std::string out(text);
-  std::size_t from = 0;
-  while ((from = out.find("://", from)) != std::string::npos) {
+  for (std::size_t from = out.find("://"); from != std::string::npos;
+       from = out.find("://", from + 3)) {
     const std::size_t start = from + 3;
-    const std::size_t end = out.find_first_of("/ \t\n'\"", start);
-    const std::size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
-    if (at != std::string::npos && at > start) {
-      const std::size_t colon = out.find(':', start);
-      if (colon != std::string::npos && colon < at) {
-        out.replace(colon + 1, at - colon - 1, "***");
-      }
-    }
-    from = start;
+    std::size_t end = out.find_first_of(" \t\r\n'\"", start);
+    if (end == std::string::npos) end = out.size();
+    const std::size_t at = out.rfind('@', end - 1);
+    if (at == std::string::npos || at < start) continue;
+    const std::size_t colon = out.find(':', start);
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
   }
   return out;
 }

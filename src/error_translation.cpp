@@ -32,6 +32,9 @@ std::string clean_message(std::string_view text) {
         "Cannot establish connection to the database. "}) {
     if (std::string_view(flat).starts_with(preamble)) flat.erase(0, preamble.size());
   }
+  if (flat.starts_with("sqlite3_statement_backend::")) {  // which SOCI function noticed
+    if (const auto colon = flat.find(": "); colon != std::string::npos) flat.erase(0, colon + 2);
+  }
   std::string out = mask_password(flat);
   for (const std::string_view secret : {"password='", "password="}) {
     for (auto at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 1)) {

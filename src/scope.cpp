@@ -35,9 +35,8 @@ error error_from_exception(std::string_view scope) noexcept try {
 root_run::root_run(const Database& db, const scope_options& options)
     : db_(db),
       options_(options),
-      policy_(retries_owned_by_caller() ? db_retry::disabled()
-                                        : options.retry.value_or(db.options().retry)),
-      state_(policy_),
+      state_(retries_owned_by_caller() ? db_retry::disabled()
+                                       : options.retry.value_or(db.options().retry)),
       access_(options.access) {}
 
 void root_run::learn_from(const UnitOfWork& unit) noexcept {
@@ -86,7 +85,7 @@ unit_guard::unit_guard(const Database& db, scope_options options) {
   if (outer != nullptr) {
     unit_ = outer;
   } else {
-    own_.emplace(db, options.access, options.statement_timeout);
+    own_.emplace(db, options.access, options.statement_timeout, options.isolation_level);
     unit_ = &*own_;
   }
 }

@@ -32,17 +32,20 @@ std::string thread_name(std::thread::id id) {
 }  // namespace
 
 UnitOfWork::UnitOfWork(Database db, access_mode access,
-                       std::optional<std::chrono::milliseconds> statement_timeout)
+                       std::optional<std::chrono::milliseconds> statement_timeout,
+                       isolation level)
     : db_(std::move(db)),
       access_(access),
       statement_timeout_(statement_timeout),
+      isolation_(level),
       owner_(std::this_thread::get_id()) {
   open_units.push_back({&db_.state(), this});
   db_.state().counters->count_attempt();
 }
 
 UnitOfWork::~UnitOfWork() {
-  if (phase_ != phase::ended) rollback(rollback_cause::abandoned);
+  // Whichever thread destroys it, nobody can use the unit any more: roll back.
+  if (phase_ != phase::ended) roll_back(rollback_cause::abandoned, nullptr);
   const auto found = std::find_if(open_units.rbegin(), open_units.rend(),
                                   [this](const open_unit& open) { return open.unit == this; });
   if (found != open_units.rend()) open_units.erase(std::next(found).base());
@@ -109,6 +112,10 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
       return failure(record(std::move(begun)).error());
     }
     phase_ = phase::in_transaction;
+    if (isolation_ == isolation::serializable && db_.kind() == dialect::postgresql) {
+      REPOKIT_TRYV(record(lease_->session().execute_script(
+          "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
+    }
     if (statement_timeout_) {
       REPOKIT_TRYV(record(lease_->session().limit_statements(statement_timeout_)));
     }
@@ -149,6 +156,11 @@ result<void> UnitOfWork::execute_script(std::string_view sql) {
 }
 
 void UnitOfWork::mark_rollback_only(const error& reason) {
+  if (!refuse_if_foreign_thread("mark_rollback_only")) {
+    db_.logger().error("mark_rollback_only() from a thread that does not own the unit of work "
+                       "was ignored: {}", reason.describe());
+    return;
+  }
   if (!rollback_only_) rollback_only_ = reason;
 }
 
@@ -196,7 +208,21 @@ result<void> UnitOfWork::commit() {
   return failure(std::move(failed));
 }
 
-void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept try {
+void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept {
+  // Another thread must not end the owner's unit, nor send ROLLBACK down its connection while
+  // the owner may be using it.
+  if (owner_ != std::this_thread::get_id()) {
+    try {
+      db_.logger().error("rollback() from a thread that does not own the unit of work was "
+                         "ignored; the owning thread ends its unit");
+    } catch (...) {
+    }
+    return;
+  }
+  roll_back(cause, reason);
+}
+
+void UnitOfWork::roll_back(rollback_cause cause, const error* reason) noexcept try {
   if (phase_ == phase::ended) return;
   const auto lost = [](const error* e) {
     return e != nullptr && (e->retry == retry_class::reconnect_then_retry || e->kind == errc::in_doubt);

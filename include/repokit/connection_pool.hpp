@@ -48,14 +48,17 @@ class connection_lease {
 
  private:
   friend class connection_pool;
-  connection_lease(std::shared_ptr<connection_pool> pool, std::unique_ptr<Session> session)
+  connection_lease(std::shared_ptr<connection_pool> pool, std::unique_ptr<Session> session,
+                   std::uint64_t generation)
       : pool_(std::move(pool)),
         session_(std::move(session)),
-        acquired_at_(std::chrono::steady_clock::now()) {}
+        acquired_at_(std::chrono::steady_clock::now()),
+        generation_(generation) {}
 
   std::shared_ptr<connection_pool> pool_;
   std::unique_ptr<Session> session_;
   std::chrono::steady_clock::time_point acquired_at_;
+  std::uint64_t generation_;  // the pool's generation when the connection was handed out
   bool discard_ = false;
   bool lost_ = false;
 };
@@ -74,17 +77,23 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
   result<connection_lease> acquire();
   pool_status status() const;
 
-  connection_pool(session_factory factory, settings config, std::shared_ptr<metrics> counters);
+  // Only create() makes pools: leases need the pool to be owned by a shared_ptr.
+  struct private_key {
+    explicit private_key() = default;
+  };
+  connection_pool(private_key, session_factory factory, settings config,
+                  std::shared_ptr<metrics> counters);
 
  private:
   friend class connection_lease;
   struct idle_session {
     std::unique_ptr<Session> session;
-    std::uint64_t generation;  // the pool's generation when it was given back
+    std::uint64_t generation;  // the pool's generation when it was last handed out
   };
 
   void give_back(std::unique_ptr<Session> session, bool discard, bool lost,
-                 std::chrono::steady_clock::time_point acquired_at) noexcept;
+                 std::chrono::steady_clock::time_point acquired_at,
+                 std::uint64_t generation) noexcept;
   result<std::unique_ptr<Session>> open_new();
   result<connection_lease> acquire_until(std::chrono::steady_clock::time_point deadline);
 

@@ -35,6 +35,7 @@ struct scope_options {
   bool idempotent = false;        // the body may land twice: retry even after an in-doubt commit
   std::string_view name = "unit_of_work";  // names the scope in logs when no statement failed
   std::optional<std::chrono::milliseconds> statement_timeout{};  // per statement, root scopes only
+  isolation isolation_level = isolation::database_default;       // root scopes only
   scope_end on_success = scope_end::commit;
 };
 
@@ -83,7 +84,6 @@ class root_run {
  private:
   const Database& db_;
   const scope_options& options_;
-  db_retry policy_;
   retry_state state_;
   access_mode access_;
 };
@@ -126,7 +126,7 @@ auto run_unit(const Database& db, const scope_options& options, Body&& body)
   for (;;) {
     std::optional<error> failed;
     {
-      UnitOfWork unit(db, run.access(), options.statement_timeout);
+      UnitOfWork unit(db, run.access(), options.statement_timeout, options.isolation_level);
       try {
         outcome_type outcome = detail::invoke_body(body, unit);
         // A look-up whose body ignored a failed statement falls through to commit(), which

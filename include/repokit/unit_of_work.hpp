@@ -29,11 +29,17 @@ enum class access_mode : std::uint8_t {
   read_only,   // writes are refused
 };
 
+enum class isolation : std::uint8_t {
+  database_default,  // PostgreSQL: READ COMMITTED, where a read-then-write can lose an update
+  serializable,      // as if units ran one at a time; conflicts fail with 40001 and are retried
+};                   // (SQLite's transactions are serializable either way)
+
 class UnitOfWork {
  public:
   // `statement_timeout` limits each statement of the unit; a slower one fails with errc::timeout.
   explicit UnitOfWork(Database db, access_mode access = access_mode::automatic,
-                      std::optional<std::chrono::milliseconds> statement_timeout = std::nullopt);
+                      std::optional<std::chrono::milliseconds> statement_timeout = std::nullopt,
+                      isolation level = isolation::database_default);
   ~UnitOfWork();  // rolls back if still open
   UnitOfWork(const UnitOfWork&) = delete;
   UnitOfWork& operator=(const UnitOfWork&) = delete;
@@ -49,7 +55,8 @@ class UnitOfWork {
 
   // Ends the unit: COMMIT, or a rollback and the reason when it must not commit.
   result<void> commit();
-  // Ends the unit with a rollback. `reason`, if any, is logged.
+  // Ends the unit with a rollback. `reason`, if any, is logged. Ignored (and logged) when
+  // called from a thread that does not own the unit.
   void rollback(rollback_cause cause, const error* reason = nullptr) noexcept;
   // The unit may go on, but it will roll back at its end, reporting `reason`.
   void mark_rollback_only(const error& reason);
@@ -57,6 +64,8 @@ class UnitOfWork {
   dialect kind() const noexcept { return db_.kind(); }
   const Database& database() const noexcept { return db_; }
   bool ended() const noexcept { return phase_ == phase::ended; }
+  // Whether BEGIN was sent and the transaction has not ended yet.
+  bool in_transaction() const noexcept { return phase_ == phase::in_transaction; }
   bool wrote() const noexcept { return wrote_; }
   // The first failed statement, which poisoned the unit.
   const std::optional<error>& poison() const noexcept { return poison_; }
@@ -73,11 +82,13 @@ class UnitOfWork {
   template <class T>
   result<T> record(result<T> outcome);
   result<void> refuse_if_foreign_thread(std::string_view operation) const;
+  void roll_back(rollback_cause cause, const error* reason) noexcept;
   void end(bool discard_connection, bool connection_lost = false) noexcept;
 
   Database db_;
   access_mode access_;
   std::optional<std::chrono::milliseconds> statement_timeout_;
+  isolation isolation_;
   std::thread::id owner_;
   phase phase_ = phase::idle;
   bool wrote_ = false;

@@ -71,7 +71,7 @@ result<created_or_existing<Channel>> ChannelRepository::get_or_create_channel(
 
 result<std::vector<Channel>> ChannelRepository::list_channels(std::size_t limit,
                                                               std::size_t offset) {
-  REPOKIT_TRYV(detail::check_page(limit));
+  REPOKIT_TRYV(detail::check_page(limit, offset));
   const std::array<param, 2> params{static_cast<std::int64_t>(limit),
                                     static_cast<std::int64_t>(offset)};
   REPOKIT_TRY(auto rows, unit_->query(select_channels, params));

@@ -3,6 +3,8 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "repokit/repositories/records.hpp"
@@ -19,11 +21,15 @@ inline timestamp now() {
 inline std::int64_t to_millis(timestamp t) { return t.time_since_epoch().count(); }
 inline timestamp from_millis(std::int64_t ms) { return timestamp{std::chrono::milliseconds{ms}}; }
 
-inline result<void> check_page(std::size_t limit) {
+inline result<void> check_page(std::size_t limit, std::size_t offset) {
   if (limit == 0 || limit > max_page) {
     return failure(errc::invalid_argument,
                    "limit must be from 1 to " + std::to_string(max_page) + ", got " +
                        std::to_string(limit));
+  }
+  // Databases take a signed 64-bit OFFSET: a larger one would wrap around to a negative number.
+  if (offset > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())) {
+    return failure(errc::invalid_argument, "offset " + std::to_string(offset) + " is too large");
   }
   return success();
 }

@@ -81,7 +81,7 @@ result<std::vector<Video>> VideoRepository::list_videos_by_channel(std::string_v
                                                                    std::size_t limit,
                                                                    std::size_t offset) {
   REPOKIT_TRYV(check_id("channel_id", channel_id));
-  REPOKIT_TRYV(detail::check_page(limit));
+  REPOKIT_TRYV(detail::check_page(limit, offset));
   const std::array<param, 3> params{channel_id, static_cast<std::int64_t>(limit),
                                     static_cast<std::int64_t>(offset)};
   REPOKIT_TRY(auto rows, unit_->query(select_by_channel, params));

@@ -24,8 +24,8 @@ std::optional<std::string> db_retry::invalid_reason() const {
   return std::nullopt;
 }
 
-retry_state::retry_state(const db_retry& policy)
-    : policy_(policy), max_retries_(std::max(0, policy.max_retries)), started_(now()) {}
+retry_state::retry_state(db_retry policy)
+    : policy_(std::move(policy)), max_retries_(std::max(0, policy_.max_retries)), started_(now()) {}
 
 db_retry::clock_type::time_point retry_state::now() const {
   return policy_.clock ? policy_.clock() : db_retry::clock_type::now();

@@ -8,6 +8,7 @@
 #include "repokit/repositories/job_repository.hpp"
 #include "repokit/repositories/migrations.hpp"
 #include "repokit/repositories/phased_job.hpp"
+#include "repokit/repositories/raw_getters.hpp"
 #include "repokit/repositories/records.hpp"
 #include "repokit/repositories/scoped.hpp"
 #include "repokit/repositories/tasks.hpp"

@@ -2,8 +2,10 @@
 // hands the body a repository on it, commits when the body succeeds, rolls back when it fails
 // or throws, gives the connection back, and retries the whole body after transient failures:
 //
-//   auto title = repokit::video_repository(db, [&](repokit::VideoRepository& videos) {
-//     return videos.get_video_by_id("V1").map([](const repokit::Video& v) { return v.title; });
+//   auto title = repokit::video_repository(db, [&](repokit::VideoRepository& videos)
+//                                                  -> repokit::result<std::string> {
+//     REPOKIT_TRY(auto video, videos.get_video_by_id("V1"));
+//     return video.title;
 //   });
 //
 // Inside another scope on the same Database and thread they join its unit of work.

@@ -13,7 +13,7 @@ enum class retry_verdict : std::uint8_t {
   retry,               // wait `delay`, then run the whole unit again
   not_retryable,       // the failure's class forbids another attempt
   attempts_exhausted,  // max_retries retries were already made
-  deadline_exceeded,   // waiting would end after the policy's deadline
+  deadline_exceeded,   // the policy's deadline has passed
 };
 
 struct retry_decision {
@@ -23,7 +23,7 @@ struct retry_decision {
 
 class retry_state {
  public:
-  explicit retry_state(const db_retry& policy);
+  explicit retry_state(db_retry policy);
 
   int attempt() const noexcept { return attempt_; }  // 1-based number of the current attempt
   int max_attempts() const noexcept { return max_retries_ + 1; }
@@ -39,7 +39,7 @@ class retry_state {
  private:
   db_retry::clock_type::time_point now() const;
 
-  const db_retry& policy_;
+  db_retry policy_;
   int max_retries_;
   int attempt_ = 1;
   db_retry::clock_type::time_point started_;

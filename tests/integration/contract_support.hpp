@@ -1,0 +1,123 @@
+// Helpers shared by the repository contract suite: readable Catch2 output for repokit's types,
+// short ways to seed and read rows in units of their own, and to name a result's outcome.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "repokit/repokit.hpp"
+#include "support/test_database.hpp"
+
+namespace repokit::contract {
+
+// The outcome of a result as an errc; errc{0} (printed "success") when it holds a value, so
+// CHECK(kind_of(r) == errc::not_found) reads naturally and prints both sides when it fails.
+template <class T>
+errc kind_of(const result<T>& outcome) {
+  return outcome ? errc{0} : outcome.error().kind;
+}
+
+// For INFO(): the whole error, or "success".
+template <class T>
+std::string describe(const result<T>& outcome) {
+  return outcome ? std::string("success") : outcome.error().describe();
+}
+
+inline timestamp clock_now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+inline Channel seed_channel(const Database& db, const std::string& id,
+                            const std::string& name = "a channel") {
+  return channel_repository(db, [&](ChannelRepository& channels) {
+           return channels.create_channel(id, name);
+         })
+      .value();
+}
+
+inline Video seed_video(const Database& db, const std::string& id, const std::string& channel_id,
+                        const std::string& title = "a video", std::int64_t duration = 60) {
+  return video_repository(db, [&](VideoRepository& videos) {
+           return videos.create_video(id, channel_id, title, duration);
+         })
+      .value();
+}
+
+inline result<Video> read_video(const Database& db, const std::string& id) {
+  return video_repository(db, [&](VideoRepository& videos) { return videos.get_video_by_id(id); });
+}
+
+inline result<Channel> read_channel(const Database& db, const std::string& id) {
+  return channel_repository(
+      db, [&](ChannelRepository& channels) { return channels.get_channel_by_id(id); });
+}
+
+inline result<Job> read_job(const Database& db, std::int64_t id) {
+  return job_repository(db, [&](JobRepository& jobs) { return jobs.get_job(id); });
+}
+
+inline std::int64_t rows_in(const Database& db, const std::string& table) {
+  return repokit::testing::count_rows(db, table);
+}
+
+}  // namespace repokit::contract
+
+namespace Catch {
+
+template <>
+struct StringMaker<repokit::errc> {
+  static std::string convert(repokit::errc kind) {
+    if (kind == repokit::errc{0}) return "success";
+    return "errc::" + std::string(repokit::to_string(kind));
+  }
+};
+
+template <>
+struct StringMaker<repokit::job_status> {
+  static std::string convert(repokit::job_status status) {
+    return std::string(repokit::to_string(status));
+  }
+};
+
+template <>
+struct StringMaker<repokit::Video> {
+  static std::string convert(const repokit::Video& v) {
+    return "Video{" + v.video_id + ", " + v.channel_id + ", \"" + v.title + "\", " +
+           std::to_string(v.duration_seconds) + "s, created " +
+           std::to_string(v.created_at.time_since_epoch().count()) + ", updated " +
+           std::to_string(v.updated_at.time_since_epoch().count()) + "}";
+  }
+};
+
+template <>
+struct StringMaker<repokit::Channel> {
+  static std::string convert(const repokit::Channel& c) {
+    return "Channel{" + c.channel_id + ", \"" + c.name + "\", created " +
+           std::to_string(c.created_at.time_since_epoch().count()) + "}";
+  }
+};
+
+template <>
+struct StringMaker<repokit::Job> {
+  static std::string convert(const repokit::Job& j) {
+    const auto text = [](const std::optional<std::string>& s) {
+      return s ? "\"" + *s + "\"" : std::string("null");
+    };
+    const auto time = [](const std::optional<repokit::timestamp>& t) {
+      return t ? std::to_string(t->time_since_epoch().count()) : std::string("null");
+    };
+    return "Job{#" + std::to_string(j.id) + " " + j.job_type + "/" + j.target_id + " " +
+           std::string(repokit::to_string(j.status)) + " params=" + j.parameters +
+           " attempts=" + std::to_string(j.attempts) + " last_error=" + text(j.last_error) +
+           " worker=" + text(j.worker_id) +
+           " created=" + std::to_string(j.created_at.time_since_epoch().count()) +
+           " updated=" + std::to_string(j.updated_at.time_since_epoch().count()) +
+           " started=" + time(j.started_at) + " finished=" + time(j.finished_at) + "}";
+  }
+};
+
+}  // namespace Catch
