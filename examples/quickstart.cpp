@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
 
   auto db = repokit::Database::open(url);
   if (!db) {
-    std::cerr << "cannot open " << url << ": " << db.error().describe() << '\n';
+    std::cerr << "cannot open the database: " << db.error().describe() << '\n';
     return 2;
   }
   if (auto migrated = repokit::migrate(db.value()); !migrated) {

@@ -21,7 +21,13 @@ PACKAGES=(
     libbenchmark-dev
     postgresql      # server binaries, tests start throwaway clusters
     sqlite3         # CLI, handy for inspecting test databases
-    rsync
+    mariadb-server  # server binaries, tests start throwaway servers
+    mariadb-client  # mariadb, mariadb-admin for the server scripts
+    galera-4        # wsrep provider for the 3-node test cluster
+    rsync           # Galera state transfer (wsrep_sst_method=rsync)
+    gnuplot-nox     # benchmark plots
+    clang           # libFuzzer builds
+    libclang-rt-14-dev  # fuzzer and sanitizer runtimes for clang 14
     procps
     iproute2
 )
@@ -67,6 +73,16 @@ retry_until_deadline() {
 }
 
 retry_until_deadline apt-get "${apt_opts[@]}" update
+
+# Server packages (postgresql, mariadb-server) would start a system service
+# on the default port; tests start their own, so forbid service starts for
+# this install. Only our own policy file is removed afterwards.
+POLICY_RC=/usr/sbin/policy-rc.d
+if [[ ! -e "$POLICY_RC" ]]; then
+    printf '#!/bin/sh\n# Temporary, from repokit install-deps.sh\nexit 101\n' >"$POLICY_RC"
+    chmod 755 "$POLICY_RC"
+    trap 'rm -f "$POLICY_RC"' EXIT
+fi
 
 install_cmd=(apt-get "${apt_opts[@]}" install -y --no-upgrade --no-install-recommends "${missing[@]}")
 if ! "${install_cmd[@]}"; then

@@ -1,5 +1,6 @@
 #include "error_translation.hpp"
 
+#include <soci/mysql/soci-mysql.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
@@ -32,6 +33,9 @@ std::string clean_message(std::string_view text) {
         "Cannot establish connection to the database. "}) {
     if (std::string_view(flat).starts_with(preamble)) flat.erase(0, preamble.size());
   }
+  // PostgreSQL's DETAIL line quotes row values ("Key (video_id)=(V1) already exists"): data
+  // that has no place in logs. The constraint's name in the message itself says enough.
+  if (const auto detail = flat.find(" DETAIL: "); detail != std::string::npos) flat.resize(detail);
   if (flat.starts_with("sqlite3_statement_backend::")) {  // which SOCI function noticed
     if (const auto colon = flat.find(": "); colon != std::string::npos) flat.erase(0, colon + 2);
   }
@@ -139,6 +143,35 @@ error sqlite_error(int result_code, std::string_view message, std::string_view o
   return make(kind_of_retry(retry), retry, std::move(code), operation, message);
 }
 
+error mysql_error(unsigned int error_number, std::string_view message, std::string_view operation,
+                  failure_point where) {
+  std::string code = "MYSQL " + std::to_string(error_number);
+  if (where == failure_point::connect) {
+    // Access denied, unknown database, unknown host: retrying cannot help.
+    if (error_number == 1044 || error_number == 1045 || error_number == 1049 ||
+        error_number == 2005) {
+      return make(errc::configuration, retry_class::permanent, std::move(code), operation,
+                  std::string(message) + " (check the user, password, host and database in the URL)");
+    }
+    return make(errc::connection_lost, retry_class::reconnect_then_retry, std::move(code),
+                operation, message);
+  }
+  switch (error_number) {
+    case 1062: case 1451: case 1452: case 1216: case 1217:  // duplicate key, foreign keys
+    case 1048: case 1364:                                    // NOT NULL, no default
+    case 3819: case 4025:                                    // CHECK constraints
+      return make(errc::integrity, retry_class::permanent, std::move(code), operation, message);
+    case 1969: case 3024: case 1317:  // max_statement_time exceeded, query interrupted
+      return make(errc::timeout, retry_class::permanent, std::move(code), operation, message);
+    default: break;
+  }
+  const retry_class retry = classify_mysql(static_cast<int>(error_number));
+  if (retry == retry_class::reconnect_then_retry) {
+    return lost_or_in_doubt(std::move(code), operation, message, where);
+  }
+  return make(kind_of_retry(retry), retry, std::move(code), operation, message);
+}
+
 error translate_current_exception(dialect kind, std::string_view operation, failure_point where,
                                   soci::session* connection) noexcept try {
   try {
@@ -146,6 +179,8 @@ error translate_current_exception(dialect kind, std::string_view operation, fail
   } catch (const soci::postgresql_soci_error& e) {
     return postgresql_error(e.sqlstate(), e.get_error_message(), operation, where,
                             postgresql_connection_bad(kind, connection));
+  } catch (const soci::mysql_soci_error& e) {
+    return mysql_error(e.err_num_, e.get_error_message(), operation, where);
   } catch (const soci::sqlite3_soci_error& e) {
     return sqlite_error(sqlite_extended_code(kind, connection, e.result()), e.get_error_message(),
                         operation);

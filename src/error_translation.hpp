@@ -28,5 +28,7 @@ error translate_current_exception(dialect kind, std::string_view operation, fail
 error postgresql_error(std::string_view sqlstate, std::string_view message,
                        std::string_view operation, failure_point where, bool connection_bad);
 error sqlite_error(int result_code, std::string_view message, std::string_view operation);
+error mysql_error(unsigned int error_number, std::string_view message, std::string_view operation,
+                  failure_point where);
 
 }  // namespace repokit::detail

@@ -1,5 +1,6 @@
 #include "soci_session.hpp"
 
+#include <soci/mysql/soci-mysql.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
@@ -7,12 +8,15 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "error_translation.hpp"
+#include "node_selector.hpp"
 
 namespace repokit::detail {
 namespace {
@@ -107,8 +111,10 @@ result<std::string> postgresql_conninfo(const database_url& url, const database_
 
 class soci_session final : public Session {
  public:
-  soci_session(dialect kind, std::unique_ptr<soci::session> sql)
-      : kind_(kind), sql_(std::move(sql)) {}
+  // `on_lost` hears when this connection is found gone (a cluster node to avoid for a while).
+  soci_session(dialect kind, std::unique_ptr<soci::session> sql,
+               std::function<void()> on_lost = {})
+      : kind_(kind), sql_(std::move(sql)), on_lost_(std::move(on_lost)) {}
 
   ~soci_session() override {
     cache_.clear();  // statements first: they refer to the connection
@@ -117,20 +123,32 @@ class soci_session final : public Session {
   dialect kind() const noexcept override { return kind_; }
 
   result<void> begin(begin_mode mode) override {
-    if (kind_ == dialect::sqlite) {
-      return sqlite_exec(mode == begin_mode::immediate ? "BEGIN IMMEDIATE" : "BEGIN", "BEGIN");
+    switch (kind_) {
+      case dialect::sqlite:
+        return sqlite_exec(mode == begin_mode::immediate ? "BEGIN IMMEDIATE" : "BEGIN", "BEGIN");
+      case dialect::postgresql: return postgresql_exec("BEGIN", "BEGIN", failure_point::statement);
+      case dialect::mysql: return mysql_exec("START TRANSACTION", "BEGIN", failure_point::statement);
     }
-    return postgresql_exec("BEGIN", "BEGIN", failure_point::statement);
+    return success();
   }
 
   result<void> commit() override {
-    if (kind_ == dialect::sqlite) return sqlite_exec("COMMIT", "COMMIT");
-    return postgresql_exec("COMMIT", "COMMIT", failure_point::commit);
+    switch (kind_) {
+      case dialect::sqlite: return sqlite_exec("COMMIT", "COMMIT");
+      case dialect::postgresql: return postgresql_exec("COMMIT", "COMMIT", failure_point::commit);
+      case dialect::mysql: return mysql_exec("COMMIT", "COMMIT", failure_point::commit);
+    }
+    return success();
   }
 
   result<void> rollback() override {
-    if (kind_ == dialect::sqlite) return sqlite_exec("ROLLBACK", "ROLLBACK");
-    return postgresql_exec("ROLLBACK", "ROLLBACK", failure_point::statement);
+    switch (kind_) {
+      case dialect::sqlite: return sqlite_exec("ROLLBACK", "ROLLBACK");
+      case dialect::postgresql:
+        return postgresql_exec("ROLLBACK", "ROLLBACK", failure_point::statement);
+      case dialect::mysql: return mysql_exec("ROLLBACK", "ROLLBACK", failure_point::statement);
+    }
+    return success();
   }
 
   result<std::vector<row>> query(const statement& sql, std::span<const param> params) override {
@@ -162,11 +180,34 @@ class soci_session final : public Session {
   }
 
   result<void> execute_script(std::string_view sql) override {
-    if (kind_ == dialect::sqlite) return sqlite_exec(std::string(sql).c_str(), "script");
-    return postgresql_exec(std::string(sql).c_str(), "script", failure_point::statement);
+    switch (kind_) {
+      case dialect::sqlite: return sqlite_exec(std::string(sql).c_str(), "script");
+      case dialect::postgresql:
+        return postgresql_exec(std::string(sql).c_str(), "script", failure_point::statement);
+      case dialect::mysql: {
+        // The connection takes one statement per call: scripts are split at their ';'
+        // (trusted SQL, with no ';' inside its literals).
+        std::size_t from = 0;
+        while (from < sql.size()) {
+          const std::size_t end = std::min(sql.find(';', from), sql.size());
+          const std::string_view one = sql.substr(from, end - from);
+          if (one.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+            REPOKIT_TRYV(mysql_exec(std::string(one).c_str(), "script", failure_point::statement));
+          }
+          from = end + 1;
+        }
+        return success();
+      }
+    }
+    return success();
   }
 
   result<void> limit_statements(std::optional<std::chrono::milliseconds> limit) override {
+    if (kind_ == dialect::mysql) {  // MariaDB's limit is per session, in seconds
+      const std::string sql = "SET SESSION max_statement_time = " +
+                              std::to_string(limit ? static_cast<double>(limit->count()) / 1000 : 0.0);
+      return mysql_exec(sql.c_str(), "statement timeout", failure_point::statement);
+    }
     if (kind_ == dialect::postgresql) {
       if (!limit) return success();  // SET LOCAL ends with its transaction
       const std::string sql = "SET LOCAL statement_timeout = " + std::to_string(limit->count());
@@ -185,6 +226,7 @@ class soci_session final : public Session {
 
   bool ping() override {
     if (kind_ == dialect::sqlite) return true;  // an embedded database cannot go away
+    if (kind_ == dialect::mysql) return mysql_ping(mysql_handle()) == 0;
     PGresult* res = PQexec(pg(), "SELECT 1");
     const bool alive = PQresultStatus(res) == PGRES_TUPLES_OK;
     PQclear(res);
@@ -222,6 +264,27 @@ class soci_session final : public Session {
     return static_cast<soci::sqlite3_session_backend*>(sql_->get_backend())->conn_;
   }
   PGconn* pg() { return static_cast<soci::postgresql_session_backend*>(sql_->get_backend())->conn_; }
+  MYSQL* mysql_handle() {
+    return static_cast<soci::mysql_session_backend*>(sql_->get_backend())->conn_;
+  }
+
+  result<void> mysql_exec(const char* sql, std::string_view operation, failure_point where) {
+    MYSQL* connection = mysql_handle();
+    if (mysql_real_query(connection, sql, std::strlen(sql)) != 0) {
+      return failure(watch(mysql_error(mysql_errno(connection), ::mysql_error(connection),
+                                       operation, where)));
+    }
+    if (MYSQL_RES* rows = mysql_store_result(connection)) mysql_free_result(rows);
+    return success();
+  }
+
+  // Tells the node selector when the connection turned out to be gone.
+  error watch(error failure) {
+    if (on_lost_ && (failure.kind == errc::connection_lost || failure.kind == errc::in_doubt)) {
+      on_lost_();
+    }
+    return failure;
+  }
 
   result<void> sqlite_exec(const char* sql, std::string_view operation) {
     char* message = nullptr;
@@ -332,11 +395,12 @@ class soci_session final : public Session {
   error forget(const statement& sql) noexcept {
     error failure = translate_current_exception(kind_, sql.name, failure_point::statement, sql_.get());
     cache_.erase(&sql);
-    return failure;
+    return watch(std::move(failure));
   }
 
   dialect kind_;
   std::unique_ptr<soci::session> sql_;
+  std::function<void()> on_lost_;
   std::optional<std::chrono::milliseconds> statement_limit_;
   steady::time_point deadline_ = steady::time_point::max();
   std::unordered_map<const statement*, std::unique_ptr<prepared>> cache_;
@@ -375,6 +439,66 @@ result<std::unique_ptr<Session>> connect_postgresql(const database_url& url,
   return std::unique_ptr<Session>(std::make_unique<soci_session>(dialect::postgresql, std::move(sql)));
 }
 
+struct mysql_target {
+  std::vector<std::string> connect_strings;  // one per node, in URL order
+  std::shared_ptr<node_selector> selector;
+};
+
+result<mysql_target> mysql_connect_strings(const database_url& url) {
+  static constexpr std::string_view passed_on[] = {"connect_timeout", "read_timeout",
+                                                   "write_timeout", "sslca", "sslcert", "sslkey"};
+  std::string common = " db=" + quote_conninfo(url.database) + " charset='utf8mb4'";
+  if (!url.user.empty()) common += " user=" + quote_conninfo(url.user);
+  if (!url.password.empty()) common += " password=" + quote_conninfo(url.password);
+  node_selection policy = node_selection::round_robin;
+  bool connect_timeout_given = false;
+  for (const auto& [name, value] : url.parameters) {
+    if (name == "node_selection") {
+      REPOKIT_TRY(policy, parse_node_selection(value));
+      continue;
+    }
+    bool known = false;
+    for (const auto candidate : passed_on) known = known || name == candidate;
+    if (!known) {
+      return failure(errc::configuration,
+                     "unknown MySQL URL parameter '" + name +
+                         "'; repokit takes node_selection and passes on connect_timeout, "
+                         "read_timeout, write_timeout, sslca, sslcert and sslkey");
+    }
+    connect_timeout_given = connect_timeout_given || name == "connect_timeout";
+    common += ' ' + name + '=' + quote_conninfo(value);
+  }
+  // A node that does not answer must not hold a connection attempt for minutes.
+  if (!connect_timeout_given) common += " connect_timeout=5";
+  mysql_target target;
+  for (const auto& endpoint : url.hosts) {
+    target.connect_strings.push_back("host=" + quote_conninfo(endpoint.host) +
+                                     " port=" + std::to_string(endpoint.port) + common);
+  }
+  target.selector = std::make_shared<node_selector>(url.hosts.size(), policy);
+  return target;
+}
+
+result<std::unique_ptr<Session>> connect_mysql(const database_url& url, const mysql_target& target) {
+  std::optional<error> last;
+  for (const std::size_t node : target.selector->order()) {
+    const std::string where = "connect to " + url.hosts[node].host + ':' +
+                              std::to_string(url.hosts[node].port) + " (" + url.masked() + ")";
+    try {
+      auto sql = std::make_unique<soci::session>(soci::mysql, target.connect_strings[node]);
+      target.selector->mark_up(node);
+      auto selector = target.selector;
+      return std::unique_ptr<Session>(std::make_unique<soci_session>(
+          dialect::mysql, std::move(sql), [selector, node] { selector->mark_down(node); }));
+    } catch (...) {
+      last = translate_current_exception(dialect::mysql, where, failure_point::connect, nullptr);
+    }
+    if (last->kind == errc::configuration) break;  // every node shares the credentials
+    target.selector->mark_down(node);
+  }
+  return failure(std::move(*last));
+}
+
 }  // namespace
 
 result<session_factory> soci_session_factory(const database_url& url,
@@ -387,10 +511,12 @@ result<session_factory> soci_session_factory(const database_url& url,
       return session_factory(
           [url, info = std::move(conninfo)] { return connect_postgresql(url, info); });
     }
-    case dialect::mysql: break;
+    case dialect::mysql: {
+      REPOKIT_TRY(auto target, mysql_connect_strings(url));
+      return session_factory([url, target = std::move(target)] { return connect_mysql(url, target); });
+    }
   }
-  return failure(errc::configuration,
-                 "this build of repokit has no MySQL/MariaDB backend (" + url.masked() + ")");
+  return failure(errc::configuration, "unknown dialect for " + url.masked());
 }
 
 }  // namespace repokit::detail

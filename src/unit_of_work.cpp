@@ -106,6 +106,11 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
     // so a unit that will write takes the write lock at BEGIN.
     const bool immediate = access_ == access_mode::read_write ||
                            (access_ == access_mode::automatic && kind == statement_kind::write);
+    // MySQL takes the isolation of the next transaction before it starts; PostgreSQL inside it.
+    if (isolation_ == isolation::serializable && db_.kind() == dialect::mysql) {
+      REPOKIT_TRYV(record(lease_->session().execute_script(
+          "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
+    }
     auto begun = lease_->session().begin(immediate ? begin_mode::immediate : begin_mode::deferred);
     if (!begun) {
       begun.error().operation = std::string(operation) + " (BEGIN)";

@@ -39,7 +39,7 @@ struct error {
   retry_class retry = retry_class::permanent;
   std::string backend_code{};// SQLSTATE, MySQL errno or SQLite result code, when there is one
   std::string operation{};   // what failed: a statement's name, "COMMIT", "connect", ...
-  std::string message{};     // for people; never holds a password or a bound value
+  std::string message{};     // for people; never holds a password (see docs/errors.md)
 
   std::error_code code() const noexcept { return make_error_code(kind); }
   bool retryable() const noexcept { return retry != retry_class::permanent; }

@@ -30,6 +30,12 @@ constexpr statement insert_channel_if_absent{
     "ON CONFLICT (channel_id) DO NOTHING RETURNING channel_id, name, created_at",
     write, channel_columns};
 
+// MySQL: IGNORE turns only the duplicate key into "nothing inserted" here (channels has no
+// foreign key, and the values were checked before).
+constexpr statement insert_channel_ignore_mysql{
+    "get_or_create_channel",
+    "INSERT IGNORE INTO channels (channel_id, name, created_at) VALUES (:p1, :p2, :p3)", write, {}};
+
 constexpr statement select_channels{
     "list_channels",
     "SELECT channel_id, name, created_at FROM channels ORDER BY channel_id LIMIT :p1 OFFSET :p2",
@@ -63,6 +69,11 @@ result<created_or_existing<Channel>> ChannelRepository::get_or_create_channel(
   REPOKIT_TRYV(check_id("channel_id", channel_id));
   REPOKIT_TRYV(check_text("name", name));
   const std::array<param, 3> params{channel_id, name, detail::to_millis(detail::now())};
+  if (unit_->kind() == dialect::mysql) {
+    REPOKIT_TRY(const auto inserted, unit_->execute(insert_channel_ignore_mysql, params));
+    REPOKIT_TRY(auto stored, get_channel_by_id(channel_id));
+    return created_or_existing<Channel>{std::move(stored), inserted == 1};
+  }
   REPOKIT_TRY(auto inserted, unit_->query_one(insert_channel_if_absent, params));
   if (inserted) return created_or_existing<Channel>{to_channel(*inserted), true};
   REPOKIT_TRY(auto existing, get_channel_by_id(channel_id));

@@ -90,6 +90,14 @@ constexpr statement lock_job_key{
     "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended(:p1, 0))) AS locked", read,
     lock_columns};
 
+// Waits for any transaction moving a job of this key (a worker finishing it) and makes the
+// following insert's check see its outcome: the advisory lock alone only orders creators.
+constexpr statement lock_job_rows{
+    "create_if_not_exists",
+    "SELECT COUNT(*) FROM (SELECT id FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+    "FOR UPDATE) AS locked",
+    read, lock_columns};
+
 constexpr statement claim_postgresql{
     "claim_next",
     "UPDATE jobs SET status = 'running', worker_id = :p1, attempts = attempts + 1, "
@@ -115,7 +123,7 @@ constexpr statement claim_sqlite{
 constexpr statement finish_succeeded{
     "finish_job",
     "UPDATE jobs SET status = 'succeeded', finished_at = :p1, updated_at = :p2, "
-    "last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD "RETURNING " REPOKIT_JOB_COLUMNS,
+    "last_error = :p3" REPOKIT_CLAIM_GUARD "RETURNING " REPOKIT_JOB_COLUMNS,
     write, job_columns};
 
 constexpr statement finish_failed{
@@ -134,13 +142,81 @@ constexpr statement finish_released{
 constexpr statement fail_exhausted_stale{
     "reconcile_stale",
     "UPDATE jobs SET status = 'failed', worker_id = NULL, finished_at = :p1, updated_at = :p2, "
-    "last_error = :p3 WHERE status = 'running' AND updated_at < :p4 AND attempts >= :p5",
+    "last_error = :p3 WHERE status = 'running' AND updated_at <= :p4 AND attempts >= :p5",
     write, {}};
 
 constexpr statement requeue_stale{
     "reconcile_stale",
     "UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, updated_at = :p1, "
-    "last_error = :p2 WHERE status = 'running' AND updated_at < :p3",
+    "last_error = :p2 WHERE status = 'running' AND updated_at <= :p3",
+    write, {}};
+
+// MySQL / MariaDB: no ON CONFLICT and no UPDATE ... RETURNING. Guarded updates count matched
+// rows (SOCI connects with CLIENT_FOUND_ROWS), then the row is read back.
+// After a locking read found no answering job: the shared next-key locks it took make a racing
+// creator's insert wait (or deadlock, 1213, and be retried), and IGNORE turns a clash on the
+// unique key of active jobs into "nothing inserted". (INSERT ... SELECT is avoided: under
+// concurrency MariaDB fails it with 1467 on the auto-increment lock.)
+constexpr statement insert_job_ignore_mysql{
+    "create_if_not_exists",
+    "INSERT IGNORE INTO jobs (job_type, target_id, status, parameters, attempts, created_at, "
+    "updated_at) VALUES (:p1, :p2, 'pending', :p3, 0, :p4, :p5)",
+    write, {}};
+constexpr statement select_inserted_job_mysql{
+    "create_if_not_exists", "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE id = LAST_INSERT_ID()",
+    read, job_columns};
+// A locking read sees the latest committed row, not the snapshot of REPEATABLE READ.
+constexpr statement select_existing_job_mysql{
+    "create_if_not_exists",
+    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+    "AND status IN (:p3, :p4, :p5, :p6) ORDER BY id DESC LIMIT 1 LOCK IN SHARE MODE",
+    read, job_columns};
+constexpr std::array id_column{integer};
+constexpr statement pick_pending_mysql{
+    "claim_next",
+    "SELECT id FROM jobs WHERE job_type = :p1 AND status = 'pending' ORDER BY id LIMIT 1 "
+    "FOR UPDATE SKIP LOCKED",
+    write, id_column};
+constexpr statement claim_mysql{
+    "claim_next",
+    "UPDATE jobs SET status = 'running', worker_id = :p1, attempts = attempts + 1, "
+    "started_at = :p2, updated_at = :p3, finished_at = NULL WHERE id = :p4 AND status = 'pending'",
+    write, {}};
+constexpr statement mark_running_mysql{
+    "update_job_status",
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :p1, "
+    "updated_at = :p2, finished_at = NULL WHERE id = :p3 AND status = 'pending'",
+    write, {}};
+constexpr statement mark_succeeded_mysql{
+    "update_job_status",
+    "UPDATE jobs SET status = 'succeeded', finished_at = :p1, updated_at = :p2, "
+    "last_error = NULL WHERE id = :p3 AND status = 'running'",
+    write, {}};
+constexpr statement mark_failed_mysql{
+    "update_job_status",
+    "UPDATE jobs SET status = 'failed', finished_at = :p1, updated_at = :p2, "
+    "last_error = COALESCE(:p3, last_error) WHERE id = :p4 AND status IN ('pending', 'running')",
+    write, {}};
+constexpr statement mark_pending_mysql{
+    "update_job_status",
+    "UPDATE jobs SET status = 'pending', updated_at = :p1, last_error = COALESCE(:p2, last_error), "
+    "worker_id = NULL, started_at = NULL, finished_at = NULL "
+    "WHERE id = :p3 AND status IN ('running', 'failed')",
+    write, {}};
+constexpr statement finish_succeeded_mysql{
+    "finish_job",
+    "UPDATE jobs SET status = 'succeeded', finished_at = :p1, updated_at = :p2, "
+    "last_error = :p3" REPOKIT_CLAIM_GUARD,
+    write, {}};
+constexpr statement finish_failed_mysql{
+    "finish_job",
+    "UPDATE jobs SET status = 'failed', finished_at = :p1, updated_at = :p2, "
+    "last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD,
+    write, {}};
+constexpr statement finish_released_mysql{
+    "finish_job",
+    "UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, finished_at = :p1, "
+    "updated_at = :p2, last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD,
     write, {}};
 
 // The four status slots of an IN list; a shorter list repeats its first status.
@@ -159,6 +235,17 @@ bool is_active(job_status status) {
 std::optional<timestamp> optional_time(const row& r, std::size_t column) {
   if (r.is_null(column)) return std::nullopt;
   return detail::from_millis(r.integer(column));
+}
+
+// Runs a guarded update: RETURNING where the dialect has it, else the update and a read-back.
+// Nothing when the guard matched no row.
+result<std::optional<row>> guarded_update(UnitOfWork& unit, const statement& returning,
+                                          const statement& mysql_update,
+                                          std::span<const param> params, std::int64_t id) {
+  if (unit.kind() != dialect::mysql) return unit.query_one(returning, params);
+  REPOKIT_TRY(const auto matched, unit.execute(mysql_update, params));
+  if (matched == 0) return std::optional<row>{};
+  return unit.query_one(select_job, std::array<param, 1>{id});
 }
 
 result<Job> to_job(const row& r) {
@@ -239,6 +326,7 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
   if (beyond_index && unit_->kind() == dialect::postgresql) {
     const std::string key = std::string(job_type) + '\x1f' + std::string(target_id);
     REPOKIT_TRYV(unit_->query(lock_job_key, std::array<param, 1>{std::string_view(key)}));
+    REPOKIT_TRYV(unit_->query(lock_job_rows, std::array<param, 2>{job_type, target_id}));
   }
   // Whatever was asked, an active job answers too: there is never a second one.
   std::vector<job_status> answering(check_statuses.begin(), check_statuses.end());
@@ -259,22 +347,42 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
     const std::array<param, 11> insert{job_type,   target_id,  parameters, now,        now,
                                        job_type,   target_id,  checked[0], checked[1], checked[2],
                                        checked[3]};
-    REPOKIT_TRY(auto created, unit_->query_one(insert_job_if_absent, insert));
+    const std::array<param, 6> lookup{job_type,    target_id,   answered[0],
+                                      answered[1], answered[2], answered[3]};
+    std::optional<row> created;
+    std::optional<row> existing;
+    if (unit_->kind() == dialect::mysql) {
+      REPOKIT_TRY(existing, unit_->query_one(select_existing_job_mysql, lookup));
+      if (!existing) {
+        REPOKIT_TRY(const auto inserted, unit_->execute(insert_job_ignore_mysql,
+                                                        std::span<const param>(insert).first(5)));
+        if (inserted == 1) {
+          REPOKIT_TRY(created, unit_->query_one(select_inserted_job_mysql));
+        } else {
+          REPOKIT_TRY(existing, unit_->query_one(select_existing_job_mysql, lookup));
+        }
+      }
+    } else {
+      REPOKIT_TRY(created, unit_->query_one(insert_job_if_absent, insert));
+      if (!created) {
+        REPOKIT_TRY(existing, unit_->query_one(select_existing_job, lookup));
+      }
+    }
     if (created) {
       REPOKIT_TRY(auto job, to_job(*created));
       return created_or_existing<Job>{std::move(job), true};
     }
-    const std::array<param, 6> lookup{job_type,    target_id,   answered[0],
-                                      answered[1], answered[2], answered[3]};
-    REPOKIT_TRY(auto existing, unit_->query_one(select_existing_job, lookup));
     if (existing) {
       REPOKIT_TRY(auto job, to_job(*existing));
       return created_or_existing<Job>{std::move(job), false};
     }
   }
-  return failure(errc::transient, "create_if_not_exists: the existing job of " +
-                                      std::string(job_type) + "/" + std::string(target_id) +
-                                      " kept changing status; run the unit again");
+  error changing = make_error(errc::transient, "the existing job of " + std::string(job_type) +
+                                                  "/" + std::string(target_id) +
+                                                  " kept changing status");
+  changing.retry = retry_class::retry_transaction;  // a fresh unit will see where it settled
+  changing.operation = "create_if_not_exists";
+  return failure(std::move(changing));
 }
 
 result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
@@ -282,6 +390,17 @@ result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
   REPOKIT_TRYV(check_id("job_type", job_type));
   REPOKIT_TRYV(check_id("worker_id", worker_id, max_target_id_length));
   const std::int64_t now = detail::to_millis(detail::now());
+  if (unit_->kind() == dialect::mysql) {
+    // The row lock of SKIP LOCKED holds until the end of the unit: the update cannot miss.
+    REPOKIT_TRY(auto picked, unit_->query_one(pick_pending_mysql, std::array<param, 1>{job_type}));
+    if (!picked) return std::optional<Job>{};
+    const std::int64_t id = picked->integer(0);
+    REPOKIT_TRY(auto claimed, guarded_update(*unit_, claim_sqlite, claim_mysql,
+                                             std::array<param, 4>{worker_id, now, now, id}, id));
+    if (!claimed) return std::optional<Job>{};
+    REPOKIT_TRY(auto job, to_job(*claimed));
+    return std::optional<Job>{std::move(job)};
+  }
   const std::array<param, 4> params{worker_id, now, now, job_type};
   const statement& claim =
       unit_->kind() == dialect::postgresql ? claim_postgresql : claim_sqlite;
@@ -296,10 +415,20 @@ result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
   REPOKIT_TRYV(check_job_id(claimed.id));
   if (error) REPOKIT_TRYV(check_text("error", *error));
   const statement* finish = nullptr;
+  const statement* finish_mysql = nullptr;
   switch (outcome) {
-    case job_status::succeeded: finish = &finish_succeeded; break;
-    case job_status::failed: finish = &finish_failed; break;
-    case job_status::pending: finish = &finish_released; break;
+    case job_status::succeeded:
+      finish = &finish_succeeded;
+      finish_mysql = &finish_succeeded_mysql;
+      break;
+    case job_status::failed:
+      finish = &finish_failed;
+      finish_mysql = &finish_failed_mysql;
+      break;
+    case job_status::pending:
+      finish = &finish_released;
+      finish_mysql = &finish_released_mysql;
+      break;
     case job_status::running:
       return failure(errc::invalid_argument,
                      "finish_job records an outcome: succeeded, failed or pending, not running");
@@ -310,7 +439,7 @@ result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
                                     error ? param{*error} : param{nullptr},
                                     claimed.id, claimed.attempts,
                                     worker};
-  REPOKIT_TRY(auto finished, unit_->query_one(*finish, params));
+  REPOKIT_TRY(auto finished, guarded_update(*unit_, *finish, *finish_mysql, params, claimed.id));
   if (finished) return to_job(*finished);
 
   REPOKIT_TRY(auto current, get_job(claimed.id));
@@ -354,16 +483,20 @@ result<Job> JobRepository::update_job_status(std::int64_t id, job_status status,
   result<std::optional<row>> moved = std::optional<row>{};
   switch (status) {
     case job_status::running:
-      moved = unit_->query_one(mark_running, std::array<param, 3>{now, now, id});
+      moved = guarded_update(*unit_, mark_running, mark_running_mysql,
+                             std::array<param, 3>{now, now, id}, id);
       break;
     case job_status::succeeded:
-      moved = unit_->query_one(mark_succeeded, std::array<param, 3>{now, now, id});
+      moved = guarded_update(*unit_, mark_succeeded, mark_succeeded_mysql,
+                             std::array<param, 3>{now, now, id}, id);
       break;
     case job_status::failed:
-      moved = unit_->query_one(mark_failed, std::array<param, 4>{now, now, error_text, id});
+      moved = guarded_update(*unit_, mark_failed, mark_failed_mysql,
+                             std::array<param, 4>{now, now, error_text, id}, id);
       break;
     case job_status::pending:
-      moved = unit_->query_one(mark_pending, std::array<param, 3>{now, error_text, id});
+      moved = guarded_update(*unit_, mark_pending, mark_pending_mysql,
+                             std::array<param, 3>{now, error_text, id}, id);
       break;
   }
   REPOKIT_TRY(auto updated, std::move(moved));

@@ -14,6 +14,16 @@ struct migration {
   std::string_view name;
   std::string_view sqlite;
   std::string_view postgresql;
+  std::string_view mysql;
+
+  std::string_view for_dialect(dialect kind) const {
+    switch (kind) {
+      case dialect::sqlite: return sqlite;
+      case dialect::postgresql: return postgresql;
+      case dialect::mysql: return mysql;
+    }
+    return sqlite;
+  }
 };
 
 constexpr std::string_view create_history =
@@ -45,12 +55,38 @@ constexpr std::string_view postgresql_migration_lock = "SELECT pg_advisory_xact_
   "WHERE status IN ('pending', 'running'); "                                       \
   "CREATE INDEX jobs_claim_order ON jobs (job_type, status, id)"
 
+// MySQL / MariaDB: DDL commits on its own there, so each step is written to be repeatable (IF
+// NOT EXISTS) instead of relying on the transaction. Binary collation: ids compare byte for
+// byte, as on the other backends. No partial indexes: a generated column that is NULL outside
+// the active statuses carries the unique key (NULLs never collide).
+#define REPOKIT_MYSQL_TABLE_OPTIONS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+constexpr std::string_view mysql_catalogue_and_jobs =
+    "CREATE TABLE IF NOT EXISTS channels (channel_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "name TEXT NOT NULL, created_at BIGINT NOT NULL)" REPOKIT_MYSQL_TABLE_OPTIONS "; "
+    "CREATE TABLE IF NOT EXISTS videos (video_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "channel_id VARCHAR(64) NOT NULL, title TEXT NOT NULL, duration_seconds BIGINT NOT NULL "
+    "CHECK (duration_seconds >= 0), created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, "
+    "KEY videos_by_channel (channel_id, video_id), CONSTRAINT videos_channel FOREIGN KEY "
+    "(channel_id) REFERENCES channels (channel_id))" REPOKIT_MYSQL_TABLE_OPTIONS "; "
+    "CREATE TABLE IF NOT EXISTS jobs (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+    "job_type VARCHAR(64) NOT NULL, target_id VARCHAR(255) NOT NULL, status VARCHAR(16) NOT NULL "
+    "CHECK (status IN ('pending', 'running', 'succeeded', 'failed')), parameters MEDIUMTEXT NOT "
+    "NULL, attempts INT NOT NULL DEFAULT 0, last_error TEXT, worker_id VARCHAR(255), "
+    "created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, started_at BIGINT, finished_at "
+    "BIGINT, KEY jobs_by_target (job_type, target_id))" REPOKIT_MYSQL_TABLE_OPTIONS;
+constexpr std::string_view mysql_active_jobs =
+    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS active_job TINYINT AS "
+    "(IF(status IN ('pending', 'running'), 1, NULL)) PERSISTENT; "
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active ON jobs (job_type, target_id, active_job); "
+    "CREATE INDEX IF NOT EXISTS jobs_claim_order ON jobs (job_type, status, id)";
+
 constexpr std::array<migration, 2> migrations{{
     {1, "catalogue and jobs tables",
      REPOKIT_CATALOGUE_TABLES "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, " REPOKIT_JOBS_COLUMNS,
-     REPOKIT_CATALOGUE_TABLES "CREATE TABLE jobs (id BIGSERIAL PRIMARY KEY, " REPOKIT_JOBS_COLUMNS},
+     REPOKIT_CATALOGUE_TABLES "CREATE TABLE jobs (id BIGSERIAL PRIMARY KEY, " REPOKIT_JOBS_COLUMNS,
+     mysql_catalogue_and_jobs},
     {2, "one active job per type and target", REPOKIT_ACTIVE_JOBS_INDEXES,
-     REPOKIT_ACTIVE_JOBS_INDEXES},
+     REPOKIT_ACTIVE_JOBS_INDEXES, mysql_active_jobs},
 }};
 static_assert(migrations.back().version == latest_schema_version);
 
@@ -61,6 +97,12 @@ constexpr statement select_version{
 constexpr statement insert_version{
     "record_migration",
     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:p1, :p2, :p3)",
+    statement_kind::write, {}};
+// Two MySQL migrators may both get here (no transactional DDL to serialise them): the second
+// record is then a no-op.
+constexpr statement insert_version_mysql{
+    "record_migration",
+    "INSERT IGNORE INTO schema_migrations (version, name, applied_at) VALUES (:p1, :p2, :p3)",
     statement_kind::write, {}};
 
 const scope_options migration_scope{.propagate = propagation::independent,
@@ -97,12 +139,13 @@ result<migration_report> migrate(const Database& db) {
       // Another process may have applied it since we looked: decide under the lock.
       REPOKIT_TRY(const int version, current_version(unit));
       if (version >= step.version) return false;
-      REPOKIT_TRYV(unit.execute_script(unit.kind() == dialect::postgresql ? step.postgresql
-                                                                         : step.sqlite));
+      REPOKIT_TRYV(unit.execute_script(step.for_dialect(unit.kind())));
       const std::array<param, 3> params{std::int64_t{step.version}, step.name,
                                         detail::to_millis(detail::now())};
-      REPOKIT_TRYV(unit.execute(insert_version, params));
-      return true;
+      REPOKIT_TRY(const auto recorded,
+                  unit.execute(unit.kind() == dialect::mysql ? insert_version_mysql : insert_version,
+                               params));
+      return recorded == 1;  // on MySQL a racing migrator may have recorded it first
     }));
     if (applied) report.applied.push_back(step.version);
     report.to_version = step.version;

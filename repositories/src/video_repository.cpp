@@ -36,6 +36,13 @@ constexpr statement update_video_statement{
     "WHERE video_id = :p5 RETURNING " REPOKIT_VIDEO_COLUMNS,
     write, video_columns};
 
+// MariaDB has no UPDATE ... RETURNING: update, then read the row back.
+constexpr statement update_video_mysql{
+    "update_video",
+    "UPDATE videos SET channel_id = COALESCE(:p1, channel_id), title = COALESCE(:p2, title), "
+    "duration_seconds = COALESCE(:p3, duration_seconds), updated_at = :p4 WHERE video_id = :p5",
+    write, {}};
+
 constexpr statement delete_video_statement{
     "delete_video", "DELETE FROM videos WHERE video_id = :p1", write, {}};
 
@@ -103,6 +110,12 @@ result<Video> VideoRepository::update_video(std::string_view video_id,
                                     optional_param(changes.title),
                                     optional_param(changes.duration_seconds),
                                     detail::to_millis(detail::now()), video_id};
+  if (unit_->kind() == dialect::mysql) {
+    // Affected rows count matched rows here (SOCI connects with CLIENT_FOUND_ROWS).
+    REPOKIT_TRY(const auto matched, unit_->execute(update_video_mysql, params));
+    if (matched == 0) return failure(detail::not_found("video", video_id));
+    return get_video_by_id(video_id);
+  }
   REPOKIT_TRY(auto updated, unit_->query_one(update_video_statement, params));
   if (!updated) return failure(detail::not_found("video", video_id));
   return to_video(*updated);

@@ -20,14 +20,29 @@ std::string environment(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-std::string postgres_base_url() {
-  std::string url = environment("REPOKIT_TEST_POSTGRES_URL");
+std::string required_url(const char* variable, const char* server) {
+  std::string url = environment(variable);
   if (url.empty()) {
-    throw std::runtime_error(
-        "REPOKIT_TEST_POSTGRES_URL is not set: run scripts/test.sh, which starts a PostgreSQL "
-        "server for the tests");
+    throw std::runtime_error(std::string(variable) + " is not set: run scripts/test.sh, which "
+                             "starts " + server + " for the tests");
   }
   return url;
+}
+
+std::string postgres_base_url() {
+  return required_url("REPOKIT_TEST_POSTGRES_URL", "a PostgreSQL server");
+}
+
+// MariaDB: a single server, or the Galera cluster (REPOKIT_TEST_BACKEND=galera).
+std::string mysql_base_url() {
+  return environment("REPOKIT_TEST_BACKEND") == "galera"
+             ? required_url("REPOKIT_TEST_GALERA_URL", "a MariaDB Galera cluster")
+             : required_url("REPOKIT_TEST_MYSQL_URL", "a MariaDB server");
+}
+
+// The same server, another database: everything after the URL's last '/' is the database name.
+std::string with_database(const std::string& base, const std::string& database) {
+  return base.substr(0, base.rfind('/') + 1) + database;
 }
 
 Database open_or_throw(const std::string& url, database_options options) {
@@ -50,7 +65,12 @@ dialect backend_under_test() {
     postgres_base_url();  // fails loudly now rather than in every test
     return dialect::postgresql;
   }
-  throw std::runtime_error("REPOKIT_TEST_BACKEND must be sqlite or postgresql, not " + name);
+  if (name == "mysql" || name == "galera") {
+    mysql_base_url();
+    return dialect::mysql;
+  }
+  throw std::runtime_error("REPOKIT_TEST_BACKEND must be sqlite, postgresql, mysql or galera, not " +
+                           name);
 }
 
 std::string unique_name(const std::string& prefix) {
@@ -60,11 +80,19 @@ std::string unique_name(const std::string& prefix) {
 
 test_database::test_database(database_options options, bool migrated)
     : db_([&] {
-        if (backend_under_test() == dialect::postgresql) {
+        const dialect backend = backend_under_test();
+        if (backend == dialect::postgresql) {
           schema_ = unique_name("t_");
           const std::string base = postgres_base_url();
           execute_sql(open_or_throw(base, {.pool_size = 1}), "CREATE SCHEMA " + schema_);
           url_ = with_search_path(base, schema_);
+        } else if (backend == dialect::mysql) {
+          mysql_database_ = unique_name("repokit_t");
+          const std::string base = mysql_base_url();
+          execute_sql(open_or_throw(base, {.pool_size = 1}),
+                      "CREATE DATABASE " + mysql_database_ +
+                          " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+          url_ = with_database(base, mysql_database_);
         } else {
           const std::string dir = environment("REPOKIT_TEST_TMPDIR").empty()
                                       ? std::filesystem::temp_directory_path().string()
@@ -84,6 +112,13 @@ test_database::~test_database() {
                   "DROP SCHEMA " + schema_ + " CASCADE");
     } catch (...) {
       // A leftover schema in a throwaway server must not hide the test's own outcome.
+    }
+  }
+  if (!mysql_database_.empty()) {
+    try {
+      execute_sql(open_or_throw(mysql_base_url(), {.pool_size = 1}),
+                  "DROP DATABASE IF EXISTS " + mysql_database_);
+    } catch (...) {
     }
   }
   if (!file_.empty()) {

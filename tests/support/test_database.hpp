@@ -1,6 +1,7 @@
 // A fresh database for each integration test, on the backend under test
-// (REPOKIT_TEST_BACKEND=sqlite|postgresql): a new SQLite file in WAL mode, or a new schema on
-// the PostgreSQL server named by REPOKIT_TEST_POSTGRES_URL. Removed again at the end.
+// (REPOKIT_TEST_BACKEND=sqlite|postgresql|mysql|galera): a new SQLite file in WAL mode, a new
+// schema on the PostgreSQL server of REPOKIT_TEST_POSTGRES_URL, or a new database on the MariaDB
+// server (REPOKIT_TEST_MYSQL_URL) or Galera cluster (REPOKIT_TEST_GALERA_URL). Removed at the end.
 #pragma once
 
 #include <string>
@@ -29,7 +30,8 @@ class test_database {
 
  private:
   std::string url_;
-  std::string schema_;  // PostgreSQL only
+  std::string schema_;          // PostgreSQL only
+  std::string mysql_database_;  // MariaDB only
   std::string file_;    // SQLite only
   Database db_;
 };

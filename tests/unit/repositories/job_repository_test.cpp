@@ -174,6 +174,11 @@ TEST_CASE("statuses beyond the active index take a transaction-scoped lock on Po
       .WITH(sql_has(_1, "pg_advisory_xact_lock") &&
             param_is(_2, 0, std::string_view("video_process\x1fV1", 16)))
       .RETURN(rows_of({row({std::int64_t{1}})}));
+  // ...and waits for whoever is moving a job of this key, so the insert sees where it ended.
+  REQUIRE_CALL(session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(sql_has(_1, "FOR UPDATE") && param_is(_2, 0, "video_process") && param_is(_2, 1, "V1"))
+      .RETURN(rows_of({row({std::int64_t{1}})}));
   REQUIRE_CALL(session, query(_, _))
       .IN_SEQUENCE(order)
       .WITH(sql_has(_1, "WHERE NOT EXISTS") && param_is(_2, 7, "succeeded"))

@@ -62,14 +62,14 @@ class JobRepository {
   // job (FOR UPDATE SKIP LOCKED on PostgreSQL, the write lock on SQLite).
   result<std::optional<Job>> claim_next(std::string_view job_type, std::string_view worker_id);
 
-  // Records the outcome of a job this worker claimed: succeeded, failed (with `error`) or pending
-  // (give it back). Guarded by the claim: if the job was reconciled and claimed again meanwhile,
+  // Records the outcome of a job this worker claimed: succeeded (clearing last_error, or setting
+  // it to `error` as a note), failed (with `error`) or pending (give it back). Guarded by the claim: if the job was reconciled and claimed again meanwhile,
   // the update is refused with errc::invalid_state and changes nothing.
   result<Job> finish_job(const Job& claimed, job_status outcome,
                          std::optional<std::string_view> error = std::nullopt);
 
-  // Running jobs not updated for `older_than` (their worker died) go back to pending, or to
-  // failed once they have had `max_attempts` attempts. For worker start-up.
+  // Running jobs not updated for `older_than` or longer (their worker died) go back to pending,
+  // or to failed once they have had `max_attempts` attempts. For worker start-up.
   result<reconcile_report> reconcile_stale(std::chrono::milliseconds older_than,
                                            std::int64_t max_attempts = 3);
 

@@ -1,0 +1,182 @@
+// A worker process killed (SIGKILL) while it holds a claimed job: the job stays running until
+// reconcile_stale gives it back (or fails it for good once out of attempts), another worker then
+// finishes it, and the dead worker's claim can no longer record an outcome.
+#include <csignal>
+#include <string>
+#include <thread>
+
+#include "job_support.hpp"
+
+using namespace repokit;
+using namespace repokit::jobs_test;
+using repokit::testing::test_database;
+
+namespace {
+
+constexpr std::string_view job_type = "killable";
+
+bool killed_by_sigkill(int status) {
+  return status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+// Runs a claim-and-hang worker until it has claimed `expected`, then kills it: the job is left
+// running under a worker that is gone. Answers the job as the dead worker left it.
+Job claim_and_kill(const test_database& fixture, std::int64_t expected,
+                   const std::string& worker_id) {
+  worker_process hung({"claim-and-hang", fixture.url(), std::string(job_type), worker_id});
+  const std::string line = hung.read_line();
+  INFO("claim-and-hang printed '" << line << "'");
+  REQUIRE(line == std::to_string(expected));
+  hung.kill();
+  const int status = hung.wait();
+  INFO("exit status " << status);
+  REQUIRE(killed_by_sigkill(status));
+  auto left = read_job(fixture.db(), expected);
+  INFO(describe(left));
+  REQUIRE(left);
+  return left.value();
+}
+
+// reconcile_stale counts a job stale when its updated_at (milliseconds) is strictly before
+// now - older_than: with older_than 0 a job updated in the current millisecond is not stale yet.
+// Waits (without sleeping) until the wall clock has moved past `t`.
+void wait_for_clock_after(timestamp t) {
+  while (std::chrono::time_point_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now()) <= t) {
+    std::this_thread::yield();
+  }
+}
+
+result<reconcile_report> reconcile(const Database& db, std::chrono::milliseconds older_than,
+                                   std::int64_t max_attempts = 3) {
+  return run_task(db, [&](Repositories& repos) {
+    return repos.jobs.reconcile_stale(older_than, max_attempts);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("a killed worker's job is requeued by reconcile_stale and finished by another worker",
+          "[claim]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  const std::int64_t id = seed_jobs(db, job_type, 1).front();
+
+  const Job abandoned = claim_and_kill(fixture, id, "doomed-worker");
+  CHECK(abandoned.status == job_status::running);
+  CHECK(abandoned.attempts == 1);
+  CHECK(abandoned.worker_id == "doomed-worker");
+
+  wait_for_clock_after(abandoned.updated_at);
+  auto report = reconcile(db, std::chrono::milliseconds{0});
+  INFO(describe(report));
+  REQUIRE(report);
+  CHECK(report.value().requeued == 1);
+  CHECK(report.value().failed == 0);
+
+  const Job requeued = read_job(db, id).value();
+  CHECK(requeued.status == job_status::pending);
+  CHECK(requeued.attempts == 1);
+  CHECK(requeued.worker_id == std::nullopt);
+  CHECK(requeued.last_error.value_or("").find("stale") != std::string::npos);
+
+  int worked = 0;
+  auto finished = work_on_next_job(db, job_type, "rescuer", [&](const Job& job) {
+    if (job.id == id) ++worked;
+  });
+  INFO(describe(finished));
+  REQUIRE(finished);
+  REQUIRE(finished.value());
+  CHECK(worked == 1);
+  CHECK(finished.value()->id == id);
+  CHECK(finished.value()->status == job_status::succeeded);
+  CHECK(finished.value()->attempts == 2);
+  CHECK(finished.value()->worker_id == "rescuer");
+  CHECK(read_job(db, id).value() == *finished.value());
+
+  // The dead worker's claim no longer applies: its outcome is refused and changes nothing.
+  auto late = run_task(db, [&](Repositories& repos) {
+    return repos.jobs.finish_job(abandoned, job_status::failed, "late outcome of a dead worker");
+  });
+  INFO(describe(late));
+  CHECK(kind_of(late) == errc::invalid_state);
+  CHECK(read_job(db, id).value() == *finished.value());
+  CHECK(db.pool().in_use == 0);
+}
+
+TEST_CASE("reconcile_stale fails a killed worker's job for good once it is out of attempts",
+          "[claim]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  const std::int64_t id = seed_jobs(db, job_type, 1).front();
+
+  const Job abandoned = claim_and_kill(fixture, id, "doomed-worker");
+  REQUIRE(abandoned.status == job_status::running);
+  REQUIRE(abandoned.attempts == 1);
+
+  wait_for_clock_after(abandoned.updated_at);
+  auto report = reconcile(db, std::chrono::milliseconds{0}, 1);
+  INFO(describe(report));
+  REQUIRE(report);
+  CHECK(report.value().requeued == 0);
+  CHECK(report.value().failed == 1);
+
+  const Job failed = read_job(db, id).value();
+  CHECK(failed.status == job_status::failed);
+  CHECK(failed.attempts == 1);
+  CHECK(failed.finished_at.has_value());
+  CHECK(failed.last_error.value_or("").find("stale") != std::string::npos);
+
+  // Failed for good: nothing is left to claim, and reconciling again changes nothing.
+  auto next = work_on_next_job(db, job_type, "rescuer", [](const Job&) {});
+  INFO(describe(next));
+  REQUIRE(next);
+  CHECK_FALSE(next.value().has_value());
+  auto again = reconcile(db, std::chrono::milliseconds{0}, 1);
+  REQUIRE(again);
+  CHECK(again.value().requeued == 0);
+  CHECK(again.value().failed == 0);
+  CHECK(read_job(db, id).value() == failed);
+}
+
+TEST_CASE("a superseded claim cannot finish a job that was claimed again", "[claim]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  const std::int64_t id = seed_jobs(db, job_type, 1).front();
+
+  // The worker restarts under the same id: only the attempt number tells its claims apart.
+  const Job first = claim_and_kill(fixture, id, "restarting-worker");
+  REQUIRE(first.attempts == 1);
+  wait_for_clock_after(first.updated_at);
+  auto report = reconcile(db, std::chrono::milliseconds{0});
+  REQUIRE(report);
+  REQUIRE(report.value().requeued == 1);
+
+  auto reclaimed = run_task(db, [&](Repositories& repos) {
+    return repos.jobs.claim_next(job_type, "restarting-worker");
+  });
+  INFO(describe(reclaimed));
+  REQUIRE(reclaimed);
+  REQUIRE(reclaimed.value());
+  const Job second = *reclaimed.value();
+  CHECK(second.id == id);
+  CHECK(second.attempts == 2);
+
+  for (const job_status outcome : {job_status::succeeded, job_status::failed, job_status::pending}) {
+    auto refused = run_task(db, [&](Repositories& repos) {
+      return repos.jobs.finish_job(first, outcome, "outcome of the superseded claim");
+    });
+    INFO("finish_job(first claim, " << to_string(outcome) << "): " << describe(refused));
+    CHECK(kind_of(refused) == errc::invalid_state);
+    CHECK(read_job(db, id).value() == second);
+  }
+
+  auto accepted = run_task(db, [&](Repositories& repos) {
+    return repos.jobs.finish_job(second, job_status::succeeded);
+  });
+  INFO(describe(accepted));
+  REQUIRE(accepted);
+  CHECK(accepted.value().status == job_status::succeeded);
+  CHECK(accepted.value().attempts == 2);
+  CHECK(db.pool().in_use == 0);
+}
