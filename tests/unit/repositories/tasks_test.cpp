@@ -126,3 +126,40 @@ TEST_CASE("no pending job means no work and no outcome", "[tasks][phased]") {
   CHECK_FALSE(finished.value());
   CHECK_FALSE(worked);
 }
+
+TEST_CASE("an outcome whose COMMIT was in doubt and did land is recognised on the retry",
+          "[tasks][phased]") {
+  MockSession session;
+  ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
+  ALLOW_CALL(session, begin(_)).RETURN(ok());
+  trompeloeil::sequence order;
+  // Phase 1: the claim.
+  REQUIRE_CALL(session, query(_, _)).IN_SEQUENCE(order).RETURN(rows_of({running_job(3, 1)}));
+  REQUIRE_CALL(session, commit()).IN_SEQUENCE(order).RETURN(ok());
+  // Phase 3, first attempt: recorded, but the connection dies during COMMIT.
+  REQUIRE_CALL(session, query(_, _))
+      .IN_SEQUENCE(order)
+      .RETURN(rows_of({finished_job(3, "succeeded", std::nullopt)}));
+  REQUIRE_CALL(session, commit())
+      .IN_SEQUENCE(order)
+      .RETURN(failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT")));
+  // The retry: the guard finds no running job (it landed); finish_job reads the job to explain
+  // its refusal, and the read-back shows this claim's own outcome.
+  REQUIRE_CALL(session, query(_, _)).IN_SEQUENCE(order).RETURN(rows_of({}));
+  REQUIRE_CALL(session, query(_, _))
+      .TIMES(2)
+      .IN_SEQUENCE(order)
+      .RETURN(rows_of({finished_job(3, "succeeded", std::nullopt)}));
+  REQUIRE_CALL(session, commit()).IN_SEQUENCE(order).RETURN(ok());
+  recorded_retry retry;
+  mocked_database database(session, {.retry = retry.policy()});
+
+  int runs = 0;
+  auto finished = work_on_next_job(database.db, "video_process", "w1", [&](const Job&) { ++runs; });
+  REQUIRE(finished);
+  REQUIRE(finished.value());
+  CHECK(finished.value()->status == job_status::succeeded);
+  CHECK(runs == 1);
+  CHECK(database.db.metrics().in_doubt == 1);
+  CHECK(database.db.metrics().retries_by(retry_class::in_doubt) == 1);
+}
