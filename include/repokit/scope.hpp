@@ -112,6 +112,69 @@ auto run_joined(UnitOfWork& unit, Body& body, Args&... args) {
 
 }  // namespace detail
 
+namespace detail {
+
+// The retry loop of every root scope. attempt(run) runs the work once on fresh units and
+// returns its result, having rolled back what failed; a db_error it throws is classified like
+// an error result, and rethrown when it is not retried.
+template <class Outcome, class Attempt>
+Outcome retry_root(const Database& db, const scope_options& options, Attempt&& attempt) {
+  root_run run(db, options);
+  for (;;) {
+    std::optional<error> failed;
+    try {
+      Outcome outcome = attempt(run);
+      if (outcome) return outcome;
+      failed = std::move(outcome).error();
+    } catch (const db_error& thrown) {
+      if (!run.retry_after(thrown.failure())) throw;
+      continue;
+    }
+    // The attempt's units have ended and their connections are back in the pool before any wait.
+    if (!run.retry_after(*failed)) return failure(std::move(*failed));
+  }
+}
+
+// Ends one attempt on `unit`: commit after success (or roll back for look-ups), roll back after
+// an error result. Answers the outcome to return, or the error to retry on.
+template <class Outcome>
+Outcome finish_attempt(UnitOfWork& unit, root_run& run, const scope_options& options,
+                       Outcome outcome) {
+  // A look-up whose body ignored a failed statement falls through to commit(), which refuses
+  // and reports the poisoning.
+  if (outcome && options.on_success == scope_end::roll_back && !unit.poison()) {
+    unit.rollback(rollback_cause::lookup);
+    return outcome;
+  }
+  if (outcome) {
+    auto committed = unit.commit();
+    run.learn_from(unit);
+    if (committed) return outcome;
+    return failure(std::move(committed).error());
+  }
+  unit.rollback(rollback_cause::body_error, &outcome.error());
+  run.learn_from(unit);
+  return outcome;
+}
+
+// For the rollback's log line when the body threw; rethrows after rolling back.
+template <class Unit>
+[[noreturn]] void roll_back_and_rethrow(Unit& unit, root_run& run, std::string_view scope) {
+  try {
+    throw;
+  } catch (const db_error& thrown) {
+    unit.rollback(rollback_cause::exception, &thrown.failure());
+    run.learn_from(unit);
+    throw;
+  } catch (...) {
+    const error reason = error_from_exception(scope);
+    unit.rollback(rollback_cause::exception, &reason);
+    throw;
+  }
+}
+
+}  // namespace detail
+
 // Runs body(UnitOfWork&) in a unit of work. body returns result<T>, T or void; run_unit
 // returns result<T> (result<void> for void). Exceptions from body roll back and pass through,
 // except db_error (a failed result's .value()), which is classified and retried like an error.
@@ -122,41 +185,14 @@ auto run_unit(const Database& db, const scope_options& options, Body&& body)
   if (options.propagate == propagation::join) {
     if (UnitOfWork* outer = UnitOfWork::current(db)) return detail::run_joined(*outer, body);
   }
-  detail::root_run run(db, options);
-  for (;;) {
-    std::optional<error> failed;
-    {
-      UnitOfWork unit(db, run.access(), options.statement_timeout, options.isolation_level);
-      try {
-        outcome_type outcome = detail::invoke_body(body, unit);
-        // A look-up whose body ignored a failed statement falls through to commit(), which
-        // refuses and reports the poisoning.
-        if (outcome && options.on_success == scope_end::roll_back && !unit.poison()) {
-          unit.rollback(rollback_cause::lookup);
-          return outcome;
-        }
-        if (outcome) {
-          auto committed = unit.commit();
-          if (committed) return outcome;
-          failed = std::move(committed).error();
-        } else {
-          unit.rollback(rollback_cause::body_error, &outcome.error());
-          failed = std::move(outcome).error();
-        }
-        run.learn_from(unit);
-      } catch (const db_error& thrown) {
-        unit.rollback(rollback_cause::exception, &thrown.failure());
-        run.learn_from(unit);
-        if (!run.retry_after(thrown.failure())) throw;
-        continue;
-      } catch (...) {
-        const error reason = detail::error_from_exception(options.name);
-        unit.rollback(rollback_cause::exception, &reason);
-        throw;
-      }
-    }  // the unit has ended and its connection is back in the pool before any wait
-    if (!run.retry_after(*failed)) return failure(std::move(*failed));
-  }
+  return detail::retry_root<outcome_type>(db, options, [&](detail::root_run& run) {
+    UnitOfWork unit(db, run.access(), options.statement_timeout, options.isolation_level);
+    try {
+      return detail::finish_attempt(unit, run, options, detail::invoke_body(body, unit));
+    } catch (...) {
+      detail::roll_back_and_rethrow(unit, run, options.name);
+    }
+  });
 }
 
 template <class Body>
@@ -171,20 +207,10 @@ template <class Fn>
 auto perform(const Database& db, Fn&& fn, std::optional<db_retry> policy = std::nullopt)
     -> detail::body_result_t<Fn> {
   const scope_options options{.retry = std::move(policy), .name = "perform"};
-  detail::root_run run(db, options);
-  for (;;) {
-    std::optional<error> failed;
-    try {
-      detail::retry_ownership owned;
-      auto outcome = detail::invoke_body(fn);
-      if (outcome) return outcome;
-      failed = std::move(outcome).error();
-    } catch (const db_error& thrown) {
-      if (!run.retry_after(thrown.failure())) throw;
-      continue;
-    }
-    if (!run.retry_after(*failed)) return failure(std::move(*failed));
-  }
+  return detail::retry_root<detail::body_result_t<Fn>>(db, options, [&](detail::root_run&) {
+    const detail::retry_ownership owned;
+    return detail::invoke_body(fn);
+  });
 }
 
 // A unit of work for code that cannot be a callable. Rolls back when destroyed unless commit()

@@ -10,6 +10,7 @@
 #include "repokit/repositories/phased_job.hpp"
 #include "repokit/repositories/raw_getters.hpp"
 #include "repokit/repositories/records.hpp"
+#include "repokit/repositories/routing.hpp"
 #include "repokit/repositories/scoped.hpp"
 #include "repokit/repositories/tasks.hpp"
 #include "repokit/repositories/video_repository.hpp"

@@ -24,6 +24,10 @@ namespace repokit {
 struct Repositories {
   explicit Repositories(UnitOfWork& unit) noexcept
       : videos(unit), channels(unit), jobs(unit), unit(unit) {}
+  // Repositories routed to different databases (routing.hpp); `primary` is the routes' default.
+  Repositories(UnitOfWork& videos_unit, UnitOfWork& channels_unit, UnitOfWork& jobs_unit,
+               UnitOfWork& primary) noexcept
+      : videos(videos_unit), channels(channels_unit), jobs(jobs_unit), unit(primary) {}
 
   VideoRepository videos;
   ChannelRepository channels;

@@ -1,0 +1,88 @@
+#include "repokit/repositories/routing.hpp"
+
+#include <string>
+
+#include "repokit/detail/database_state.hpp"
+
+namespace repokit {
+
+std::string_view database_routes::name_of(const Database& db) const noexcept {
+  for (const auto& entry : routes_) {
+    if (&entry.db.state() == &db.state()) return entry.name;
+  }
+  return "primary";
+}
+
+namespace detail {
+
+routed_units::routed_units(const database_routes& routes, const scope_options& options,
+                           access_mode access)
+    : routes_(routes) {
+  const auto open = [&](const Database& db) {
+    for (const auto& unit : units_) {
+      if (&unit->database().state() == &db.state()) return;
+    }
+    units_.push_back(std::make_unique<UnitOfWork>(db, access, options.statement_timeout,
+                                                  options.isolation_level));
+  };
+  open(routes.database_for<VideoRepository>());
+  open(routes.database_for<ChannelRepository>());
+  open(routes.database_for<JobRepository>());
+  // The primary commits last: move its unit to the end (or open it there).
+  std::erase_if(units_, [&](const auto& unit) {
+    return &unit->database().state() == &routes.primary().state();
+  });
+  units_.push_back(std::make_unique<UnitOfWork>(routes.primary(), access,
+                                                options.statement_timeout,
+                                                options.isolation_level));
+}
+
+UnitOfWork& routed_units::unit_for(const Database& db) {
+  for (const auto& unit : units_) {
+    if (&unit->database().state() == &db.state()) return *unit;
+  }
+  return *units_.back();
+}
+
+Repositories routed_units::repositories() {
+  return Repositories(unit_for(routes_.database_for<VideoRepository>()),
+                      unit_for(routes_.database_for<ChannelRepository>()),
+                      unit_for(routes_.database_for<JobRepository>()), *units_.back());
+}
+
+result<void> routed_units::commit_all(root_run& run) {
+  std::string committed;
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    auto outcome = units_[i]->commit();
+    run.learn_from(*units_[i]);
+    if (outcome) {
+      committed += (committed.empty() ? "" : ", ") + std::string(routes_.name_of(units_[i]->database()));
+      continue;
+    }
+    error failed = std::move(outcome).error();
+    for (std::size_t later = i + 1; later < units_.size(); ++later) {
+      units_[later]->rollback(rollback_cause::commit_failed, &failed);
+    }
+    if (committed.empty()) return failure(std::move(failed));  // nothing landed: retry as usual
+    error partial = failed;
+    partial.kind = errc::in_doubt;
+    partial.retry = retry_class::in_doubt;
+    partial.message = "a unit of work over several databases committed in part: committed on " +
+                      committed + ", then failed on " +
+                      std::string(routes_.name_of(units_[i]->database())) + " (" +
+                      failed.describe() + "); it is not atomic across databases";
+    return failure(std::move(partial));
+  }
+  return success();
+}
+
+void routed_units::rollback_all(rollback_cause cause, const error* reason,
+                                root_run& run) noexcept {
+  for (const auto& unit : units_) {
+    unit->rollback(cause, reason);
+    run.learn_from(*unit);
+  }
+}
+
+}  // namespace detail
+}  // namespace repokit
