@@ -1,5 +1,6 @@
 #include "node_selector.hpp"
 
+#include <random>
 #include <string>
 
 namespace repokit::detail {
@@ -13,7 +14,11 @@ result<node_selection> parse_node_selection(std::string_view text) {
 
 node_selector::node_selector(std::size_t nodes, node_selection policy,
                              std::chrono::milliseconds rest)
-    : policy_(policy), rest_(rest), down_until_(nodes) {}
+    : policy_(policy),
+      rest_(rest),
+      down_until_(nodes),
+      // Each Database starts at a node of its own: processes with small pools spread too.
+      next_(std::random_device{}()) {}
 
 std::vector<std::size_t> node_selector::order() {
   std::lock_guard lock(mutex_);

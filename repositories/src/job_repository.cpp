@@ -171,6 +171,20 @@ constexpr statement select_existing_job_mysql{
     "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
     "AND status IN (:p3, :p4, :p5, :p6) ORDER BY id DESC LIMIT 1 LOCK IN SHARE MODE",
     read, job_columns};
+// For the default statuses: a plain read first, and after an insert that did nothing, a locking
+// read of the one active row by its unique key. Range and gap locks are avoided here: on Galera
+// a replicated insert waiting behind them stalls the cluster until the lock wait timeout.
+constexpr statement select_active_job_mysql{
+    "create_if_not_exists",
+    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+    "AND status IN ('pending', 'running')",
+    read, job_columns};
+constexpr statement lock_active_job_mysql{
+    "create_if_not_exists",
+    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+    "AND active_job = 1 LOCK IN SHARE MODE",
+    read, job_columns};
+
 constexpr std::array id_column{integer};
 constexpr statement pick_pending_mysql{
     "claim_next",
@@ -275,6 +289,14 @@ result<void> check_job_key(std::string_view job_type, std::string_view target_id
   return success();
 }
 
+// A job_status cast from an integer that names no status.
+result<void> check_status(job_status status) {
+  if (status >= job_status::pending && status <= job_status::failed) return success();
+  return failure(errc::invalid_argument,
+                 "unknown job status value " + std::to_string(static_cast<int>(status)) +
+                     "; expected pending, running, succeeded or failed");
+}
+
 result<void> check_job_id(std::int64_t id) {
   if (id > 0) return success();
   return failure(errc::invalid_argument, "job id must be positive, got " + std::to_string(id));
@@ -306,6 +328,7 @@ result<bool> JobRepository::job_exists(std::string_view job_type, std::string_vi
   if (statuses.empty() || statuses.size() > 4) {
     return failure(errc::invalid_argument, "job_exists takes 1 to 4 statuses");
   }
+  for (const job_status status : statuses) REPOKIT_TRYV(check_status(status));
   const auto slots = status_slots(statuses);
   const std::array<param, 6> params{job_type, target_id, slots[0], slots[1], slots[2], slots[3]};
   REPOKIT_TRY(auto counted, unit_->query_one(select_job_exists, params));
@@ -320,6 +343,7 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
   if (check_statuses.empty() || check_statuses.size() > 4) {
     return failure(errc::invalid_argument, "create_if_not_exists takes 1 to 4 statuses");
   }
+  for (const job_status status : check_statuses) REPOKIT_TRYV(check_status(status));
   // The unique index covers only active jobs: any other status needs the creators serialised.
   const bool beyond_index = std::any_of(check_statuses.begin(), check_statuses.end(),
                                         [](job_status s) { return !is_active(s); });
@@ -351,7 +375,19 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
                                       answered[1], answered[2], answered[3]};
     std::optional<row> created;
     std::optional<row> existing;
-    if (unit_->kind() == dialect::mysql) {
+    if (unit_->kind() == dialect::mysql && !beyond_index) {
+      const std::array<param, 2> key{job_type, target_id};
+      REPOKIT_TRY(existing, unit_->query_one(select_active_job_mysql, key));
+      if (!existing) {
+        REPOKIT_TRY(const auto inserted, unit_->execute(insert_job_ignore_mysql,
+                                                        std::span<const param>(insert).first(5)));
+        if (inserted == 1) {
+          REPOKIT_TRY(created, unit_->query_one(select_inserted_job_mysql));
+        } else {
+          REPOKIT_TRY(existing, unit_->query_one(lock_active_job_mysql, key));
+        }
+      }
+    } else if (unit_->kind() == dialect::mysql) {
       REPOKIT_TRY(existing, unit_->query_one(select_existing_job_mysql, lookup));
       if (!existing) {
         REPOKIT_TRY(const auto inserted, unit_->execute(insert_job_ignore_mysql,
@@ -413,6 +449,7 @@ result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
 result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
                                       std::optional<std::string_view> error) {
   REPOKIT_TRYV(check_job_id(claimed.id));
+  REPOKIT_TRYV(check_status(outcome));
   if (error) REPOKIT_TRYV(check_text("error", *error));
   const statement* finish = nullptr;
   const statement* finish_mysql = nullptr;
@@ -476,6 +513,7 @@ result<reconcile_report> JobRepository::reconcile_stale(std::chrono::millisecond
 result<Job> JobRepository::update_job_status(std::int64_t id, job_status status,
                                              std::optional<std::string_view> last_error) {
   REPOKIT_TRYV(check_job_id(id));
+  REPOKIT_TRYV(check_status(status));
   if (last_error) REPOKIT_TRYV(check_text("last_error", *last_error));
   const std::int64_t now = detail::to_millis(detail::now());
   const param error_text = last_error ? param{*last_error} : param{nullptr};
