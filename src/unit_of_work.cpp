@@ -96,6 +96,15 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
     refused.operation = std::string(operation);
     return failure(std::move(refused));
   }
+  if (statement_timeout_ && statement_timeout_->count() <= 0) {
+    // 0 means "no limit" to PostgreSQL and MariaDB: a silent surprise, so it is refused.
+    error refused = make_error(errc::invalid_argument,
+                               "statement_timeout must be positive (got " +
+                                   std::to_string(statement_timeout_->count()) +
+                                   " ms); leave it empty for no limit");
+    refused.operation = std::string(operation);
+    return failure(record(result<void>(failure(std::move(refused)))).error());
+  }
   if (!lease_) {
     auto lease = record(db_.state().pool->acquire());
     if (!lease) return failure(std::move(lease).error());

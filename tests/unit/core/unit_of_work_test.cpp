@@ -383,3 +383,16 @@ TEST_CASE("db_error thrown by .value() inside the body is classified and retried
   CHECK(outcome.value() == 3);
   CHECK(retry.slept.size() == 1);
 }
+
+TEST_CASE("a statement timeout that is not positive is refused before any connection is taken",
+          "[unit-of-work]") {
+  mocked m;  // any session call would be an unexpected-call violation
+  for (const auto limit : {std::chrono::milliseconds{0}, std::chrono::milliseconds{-5}}) {
+    auto outcome = run_unit(m.db(), {.statement_timeout = limit},
+                            [](UnitOfWork& unit) { return unit.execute(write_something); });
+    REQUIRE_FALSE(outcome);
+    CHECK(outcome.error().kind == errc::invalid_argument);
+    CHECK(outcome.error().message.find("leave it empty for no limit") != std::string::npos);
+  }
+  CHECK(m.database.opened.load() == 0);
+}
