@@ -73,6 +73,23 @@ struct mocked_database {
   Database db;
 };
 
+// A mocked database whose transactions always begin, commit and roll back: for tests about the
+// statements a repository sends, which set their own query/execute expectations.
+struct statement_mock {
+  statement_mock() : database(session) {
+    kind_allowed = NAMED_ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
+    begin_allowed = NAMED_ALLOW_CALL(session, begin(trompeloeil::_)).RETURN(result<void>(success()));
+    commit_allowed = NAMED_ALLOW_CALL(session, commit()).RETURN(result<void>(success()));
+    rollback_allowed = NAMED_ALLOW_CALL(session, rollback()).RETURN(result<void>(success()));
+  }
+  const Database& db() const { return database.db; }
+
+  MockSession session;
+  mocked_database database;
+  std::unique_ptr<trompeloeil::expectation> kind_allowed, begin_allowed, commit_allowed,
+      rollback_allowed;
+};
+
 // Matches a parameter span's element as text.
 inline bool param_is(std::span<const param> params, std::size_t index, std::string_view text) {
   return index < params.size() && std::holds_alternative<std::string_view>(params[index]) &&

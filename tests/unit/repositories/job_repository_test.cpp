@@ -22,20 +22,7 @@ row job_row(std::int64_t id, std::string status, std::int64_t attempts = 0) {
               std::int64_t{2}, std::monostate{}, std::monostate{}});
 }
 
-struct job_mock {
-  job_mock() : database(session) {
-    kind_allowed = NAMED_ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
-    begin_allowed = NAMED_ALLOW_CALL(session, begin(_)).RETURN(ok());
-    commit_allowed = NAMED_ALLOW_CALL(session, commit()).RETURN(ok());
-    rollback_allowed = NAMED_ALLOW_CALL(session, rollback()).RETURN(ok());
-  }
-  const Database& db() const { return database.db; }
-
-  MockSession session;
-  mocked_database database;
-  std::unique_ptr<trompeloeil::expectation> kind_allowed, begin_allowed, commit_allowed,
-      rollback_allowed;
-};
+using job_mock = statement_mock;
 
 }  // namespace
 

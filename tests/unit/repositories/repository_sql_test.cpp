@@ -25,20 +25,7 @@ row video_row(std::string id, std::string channel, std::string title, std::int64
               std::int64_t{2000}});
 }
 
-struct repository_mock {
-  repository_mock() : database(session) {
-    kind_allowed = NAMED_ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
-    begin_allowed = NAMED_ALLOW_CALL(session, begin(_)).RETURN(ok());
-    commit_allowed = NAMED_ALLOW_CALL(session, commit()).RETURN(ok());
-    rollback_allowed = NAMED_ALLOW_CALL(session, rollback()).RETURN(ok());
-  }
-  const Database& db() const { return database.db; }
-
-  MockSession session;
-  mocked_database database;
-  std::unique_ptr<trompeloeil::expectation> kind_allowed, begin_allowed, commit_allowed,
-      rollback_allowed;
-};
+using repository_mock = statement_mock;
 
 }  // namespace
 
