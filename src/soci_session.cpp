@@ -339,11 +339,13 @@ class soci_session final : public Session {
       }
       return success();
     }
-    const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+    // Copied before PQclear: the result owns the field's memory.
+    const char* field = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string state = field != nullptr ? field : "";
     std::string message = res != nullptr ? PQresultErrorMessage(res) : "";
     if (message.empty()) message = PQerrorMessage(pg());
     PQclear(res);
-    return failure(postgresql_error(state != nullptr ? state : "", message, operation, where,
+    return failure(postgresql_error(state, message, operation, where,
                                     PQstatus(pg()) == CONNECTION_BAD));
   }
 
