@@ -53,7 +53,7 @@ TEST_CASE("a raw repository destroyed with an open transaction rolls back and sa
   auto sink = std::make_shared<capture_sink>();
   mocked_database database(session, {.logger = capturing_logger(sink)});
 
-  const auto line = std::source_location::current().line() + 2;
+  const auto line = __LINE__ + 2;
   {
     auto leaked = get_video_repository(database.db);
     REQUIRE(leaked->get_video_by_id("V1"));

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <optional>
-#include <source_location>
 #include <string>
 
 #include <spdlog/logger.h>
@@ -17,10 +16,19 @@
 
 namespace repokit {
 
+// Where a raw repository was created, for the leak warning. Taken with __builtin_FILE() and
+// __builtin_LINE() as default arguments (GCC and clang): std::source_location would serve, but
+// libstdc++ 12 defines it only for compilers that have __builtin_source_location, so including
+// it would shut clang 14 out of this header.
+struct creation_site {
+  const char* file;
+  unsigned line;
+};
+
 template <class Repository>
 class raw_repository {
  public:
-  raw_repository(Database db, std::source_location created_at)
+  raw_repository(Database db, creation_site created_at)
       : db_(std::move(db)), created_at_(created_at) {}
   raw_repository(const raw_repository&) = delete;
   raw_repository& operator=(const raw_repository&) = delete;
@@ -30,7 +38,7 @@ class raw_repository {
       db_.logger().warn(
           "Leaked session: a raw repository created at {}:{} was destroyed with its transaction "
           "open; rolling back. Call commit() and close(), or use a scoped repository",
-          created_at_.file_name(), created_at_.line());
+          created_at_.file, created_at_.line);
       unit_->rollback(rollback_cause::abandoned);
     }
   }
@@ -63,27 +71,27 @@ class raw_repository {
 
  private:
   Database db_;
-  std::source_location created_at_;
+  creation_site created_at_;
   std::optional<UnitOfWork> unit_;
   std::optional<Repository> repository_;
 };
 
 [[deprecated("use video_repository(db, ...)")]] inline raw_repository<VideoRepository>
 get_video_repository(const Database& db,
-                     std::source_location created_at = std::source_location::current()) {
-  return raw_repository<VideoRepository>(db, created_at);
+                     const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+  return raw_repository<VideoRepository>(db, {file, line});
 }
 
 [[deprecated("use channel_repository(db, ...)")]] inline raw_repository<ChannelRepository>
 get_channel_repository(const Database& db,
-                       std::source_location created_at = std::source_location::current()) {
-  return raw_repository<ChannelRepository>(db, created_at);
+                       const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+  return raw_repository<ChannelRepository>(db, {file, line});
 }
 
 [[deprecated("use job_repository(db, ...)")]] inline raw_repository<JobRepository>
 get_job_repository(const Database& db,
-                   std::source_location created_at = std::source_location::current()) {
-  return raw_repository<JobRepository>(db, created_at);
+                   const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+  return raw_repository<JobRepository>(db, {file, line});
 }
 
 }  // namespace repokit
