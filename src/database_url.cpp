@@ -87,6 +87,13 @@ result<database_url> parse_sqlite(std::string_view url) {
   if (path.find('\0') != std::string::npos) {
     return failure(bad_url(url, "the SQLite path contains a NUL byte"));
   }
+  // SOCI hands the path to SQLite inside a double-quoted value that has no escape for a '"'
+  // within it: such a path would open a different file, so it is refused here.
+  if (path.find('"') != std::string::npos) {
+    return failure(bad_url(url, "the SQLite path contains '\"', which SOCI's SQLite backend "
+                                "cannot pass on; rename the file or reach it through a "
+                                "symbolic link without one"));
+  }
   parsed.path = std::move(path);
   return parsed;
 }
@@ -224,7 +231,10 @@ std::string database_url::masked() const {
   }
   text += '/' + database;
   for (std::size_t i = 0; i < parameters.size(); ++i) {
-    text += (i == 0 ? '?' : '&') + parameters[i].first + '=' + parameters[i].second;
+    // Database::open refuses a password parameter, but a parsed URL may still hold one.
+    const bool secret = parameters[i].first.find("password") != std::string::npos;
+    text += (i == 0 ? '?' : '&') + parameters[i].first + '=' +
+            (secret ? std::string("***") : parameters[i].second);
   }
   return text;
 }

@@ -65,13 +65,9 @@ std::string quote_conninfo(std::string_view value) {
 }
 
 std::string sqlite_connect_string(const database_url& url) {
-  // SOCI splits "name=value" pairs on blanks; a quoted value may hold them.
-  std::string quoted = "\"";
-  for (const char c : url.path) {
-    if (c == '"') quoted += '\\';
-    quoted += c;
-  }
-  return "db=" + quoted + '"';
+  // SOCI splits "name=value" pairs on blanks; a quoted value may hold them. It knows no escape
+  // for a '"' inside, which database_url::parse therefore refuses in SQLite paths.
+  return "db=\"" + url.path + '"';
 }
 
 result<std::string> postgresql_conninfo(const database_url& url, const database_options& options) {

@@ -32,7 +32,8 @@ struct database_url {
 
   bool in_memory() const noexcept { return kind == dialect::sqlite && path == ":memory:"; }
 
-  // The URL to show in logs and errors: the password, if any, is replaced by ***.
+  // The URL to show in logs and errors: the password, and the value of any parameter whose
+  // name holds "password", are replaced by ***.
   std::string masked() const;
 };
 

@@ -162,6 +162,8 @@ TEST_CASE("Malformed URLs are refused with a configuration error that says what 
       {"sqlite:///data/", "names no database file"},
       {"sqlite:///app.db?mode=ro", "take no parameters"},
       {"sqlite:///a%zz.db", "bad %-escape in the path"},
+      {"sqlite:///a\"b.db", "contains '\"'"},
+      {"sqlite:///a%22b.db", "contains '\"'"},
       {"postgresql://u:p@host", "database name is missing"},
       {"postgresql://u:p@host/", "database name is missing"},
       {"postgresql://u:p@host/?sslmode=require", "database name is missing"},
@@ -225,6 +227,13 @@ TEST_CASE("masked() replaces the password and keeps the rest of the URL", "[url]
   const std::string at_sign = parse_ok("mysql://root:p@ss@h/db").masked();
   CHECK(at_sign == "mysql://root:***@h:3306/db");
   CHECK(at_sign.find("p@ss") == std::string::npos);
+}
+
+TEST_CASE("masked() hides the value of a parameter that carries a password", "[url]") {
+  // Database::open refuses such a parameter, but code holding a parsed URL may print it.
+  const database_url url =
+      parse_ok("postgresql://h/db?sslmode=require&password=hunter2&sslpassword=k3y");
+  CHECK(url.masked() == "postgresql://h:5432/db?sslmode=require&password=***&sslpassword=***");
 }
 
 TEST_CASE("mask_password hides the password of every URL quoted in a text", "[url]") {
