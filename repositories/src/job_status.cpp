@@ -5,6 +5,28 @@
 #include "repokit/repositories/records.hpp"
 
 namespace repokit {
+namespace {
+
+// At most 64 bytes of the unknown text, printable ASCII as it is and every other byte as \xHH:
+// the message reaches logs, which must get neither control characters nor broken UTF-8.
+std::string printable_excerpt(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : text.substr(0, 64)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f && c != '\\') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 0xf];
+    }
+  }
+  if (text.size() > 64) out += "...";
+  return out;
+}
+
+}  // namespace
 
 std::string_view to_string(job_status status) noexcept {
   switch (status) {
@@ -22,7 +44,7 @@ result<job_status> parse_job_status(std::string_view text) {
     if (text == to_string(status)) return status;
   }
   return failure(errc::invalid_argument,
-                 "unknown job status '" + std::string(text.substr(0, 64)) +
+                 "unknown job status '" + printable_excerpt(text) +
                      "'; expected pending, running, succeeded or failed");
 }
 

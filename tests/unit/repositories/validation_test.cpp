@@ -144,6 +144,21 @@ TEST_CASE("Any other job status text is refused as invalid_argument", "[validati
   CHECK_THAT(parsed.error().message, Catch::Contains("job status"));
 }
 
+TEST_CASE("An unknown job status is quoted with its unprintable bytes escaped and cut at 64 "
+          "bytes",
+          "[validation][jobs]") {
+  // A status read from a row or a request reaches the logs through this message.
+  const auto newline = repokit::parse_job_status("run\nning\x1b[31m\xc3");
+  REQUIRE_FALSE(newline);
+  CHECK_THAT(newline.error().message, Catch::Contains("'run\\x0aning\\x1b[31m\\xc3'"));
+  const auto backslash = repokit::parse_job_status("a\\b");
+  REQUIRE_FALSE(backslash);
+  CHECK_THAT(backslash.error().message, Catch::Contains("'a\\x5cb'"));
+  const auto long_text = repokit::parse_job_status(std::string(64, 'p') + "ending");
+  REQUIRE_FALSE(long_text);
+  CHECK_THAT(long_text.error().message, Catch::Contains("'" + std::string(64, 'p') + "...'"));
+}
+
 TEST_CASE("Job status transitions follow the documented table", "[validation][jobs]") {
   using enum job_status;
   // pending -> running -> succeeded | failed, running | failed -> pending (requeue),
