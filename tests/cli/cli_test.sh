@@ -37,6 +37,7 @@ if [[ "$backend" == sqlite ]]; then
   expect 1 "$repokit" migrate --url "postgresql://app:hunter2@127.0.0.1:1/db?connect_timeout=1"
   contains "connection_lost"; lacks "hunter2"; contains "app:***@"
   expect 1 "$repokit" stats --url "sqlite:///$work/not-migrated.db"; contains "repokit migrate"
+  contains "schema version 0"
   echo "this is not a database" > "$work/garbage.db"
   expect 1 "$repokit" migrate --url "sqlite:///$work/garbage.db"; contains "not a database"
 

@@ -66,6 +66,19 @@ int run_migrate(const command_line& args) {
 int run_stats(const command_line& args) {
   auto db = open_database(args, "stats");
   if (!db) return 1;
+  // An unmigrated database is told apart from one that cannot be read at all, so that only the
+  // former gets the advice to migrate.
+  auto version = schema_version(*db);
+  if (!version) {
+    std::cerr << "repokit stats: " << version.error().describe() << '\n';
+    return 1;
+  }
+  if (version.value() < latest_schema_version) {
+    std::cerr << "repokit stats: the database is at schema version " << version.value()
+              << ", this repokit needs " << latest_schema_version
+              << ": run 'repokit migrate --url ...' first\n";
+    return 1;
+  }
   report out("repokit stats");
   out.add("database", db->url().masked());
   std::int64_t duplicates = 0;
@@ -82,11 +95,7 @@ int run_stats(const command_line& args) {
     return success();
   });
   if (!read) {
-    std::cerr << "repokit stats: " << read.error().describe()
-              << (read.error().kind == errc::database ? " (has the database been migrated? run "
-                                                        "'repokit migrate --url ...')"
-                                                      : "")
-              << '\n';
+    std::cerr << "repokit stats: " << read.error().describe() << '\n';
     return 1;
   }
   out.print(std::cout, args.flag("json"));
