@@ -10,22 +10,13 @@
 #include <string_view>
 
 #include "repokit/repokit.hpp"
+#include "support/outcome.hpp"
 #include "support/test_database.hpp"
 
 namespace repokit::contract {
 
-// The outcome of a result as an errc; errc{0} (printed "success") when it holds a value, so
-// CHECK(kind_of(r) == errc::not_found) reads naturally and prints both sides when it fails.
-template <class T>
-errc kind_of(const result<T>& outcome) {
-  return outcome ? errc{0} : outcome.error().kind;
-}
-
-// For INFO(): the whole error, or "success".
-template <class T>
-std::string describe(const result<T>& outcome) {
-  return outcome ? std::string("success") : outcome.error().describe();
-}
+using testing::describe;
+using testing::kind_of;
 
 inline timestamp clock_now() {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());

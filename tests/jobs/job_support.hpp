@@ -24,23 +24,15 @@
 #include <vector>
 
 #include "repokit/repokit.hpp"
+#include "support/outcome.hpp"
 #include "support/test_database.hpp"
 
 extern char** environ;
 
 namespace repokit::jobs_test {
 
-// The outcome of a result as an errc; errc{0} (printed "success") when it holds a value.
-template <class T>
-errc kind_of(const result<T>& outcome) {
-  return outcome ? errc{0} : outcome.error().kind;
-}
-
-// For INFO(): the whole error, or "success".
-template <class T>
-std::string describe(const result<T>& outcome) {
-  return outcome ? std::string("success") : outcome.error().describe();
-}
+using testing::describe;
+using testing::kind_of;
 
 // A retry policy patient enough to absorb SQLite busy and PostgreSQL conflicts under load.
 inline db_retry patient_retry() {
