@@ -26,8 +26,9 @@ PACKAGES=(
     galera-4        # wsrep provider for the 3-node test cluster
     rsync           # Galera state transfer (wsrep_sst_method=rsync)
     gnuplot-nox     # benchmark plots
-    clang           # libFuzzer builds
-    libclang-rt-14-dev  # fuzzer and sanitizer runtimes for clang 14
+    clang-16        # sanitizer and libFuzzer builds (the tests use C++20 that clang 14 lacks)
+    libclang-rt-16-dev  # its sanitizer and fuzzer runtimes
+    llvm-16         # llvm-symbolizer: sanitizer reports with function names and lines
     procps
     iproute2
 )
