@@ -52,7 +52,15 @@ else
 fi
 
 expect 0 "$repokit" migrate --url "$url" --json
-expect 0 "$repokit" demo --url "$url" --targets 80 --videos 100 --chaos 0.05 --json
+# With --json, stdout holds the summary alone, one JSON object on one line: the progress lines
+# (one a second) go to stderr.
+status=0
+"$repokit" demo --url "$url" --targets 80 --videos 100 --chaos 0.05 --json \
+  >"$work/summary.json" 2>"$work/demo.err" || status=$?
+[[ "$status" == 0 ]] || fail "demo --json exited $status: $(tail -n 5 "$work/demo.err")"
+[[ "$(wc -l <"$work/summary.json")" == 1 && "$(head -c 1 "$work/summary.json")" == "{" ]] ||
+  fail "demo --json printed more than its summary on stdout: $(head -c 300 "$work/summary.json")"
+out="$(cat "$work/summary.json")"
 [[ "$(field jobs_created)" == 80 ]] || fail "jobs_created $(field jobs_created), expected 80"
 [[ "$(field jobs_lost)" == 0 ]] || fail "jobs lost: $(field jobs_lost)"
 [[ "$(field jobs_processed_twice)" == 0 ]] || fail "jobs processed twice: $(field jobs_processed_twice)"

@@ -172,7 +172,7 @@ class progress_display {
   ~progress_display() {
     thread_.request_stop();
     thread_.join();
-    if (terminal_) std::fprintf(stdout, "\n");
+    if (terminal_) std::fprintf(stderr, "\n");
   }
 
  private:
@@ -185,16 +185,16 @@ class progress_display {
       if (terminal_) {
         const int width = 30;
         const int filled = targets_ > 0 ? static_cast<int>(width * done / targets_) : width;
-        std::fprintf(stdout, "\r[%-*s] %lld/%d jobs processed, %lld retries ", width,
+        std::fprintf(stderr, "\r[%-*s] %lld/%d jobs processed, %lld retries ", width,
                      std::string(static_cast<std::size_t>(std::min(filled, width)), '#').c_str(),
                      static_cast<long long>(done), targets_,
                      static_cast<long long>(m.retries_total()));
       } else {
-        std::fprintf(stdout, "progress: %lld/%d jobs processed, %lld retries\n",
+        std::fprintf(stderr, "progress: %lld/%d jobs processed, %lld retries\n",
                      static_cast<long long>(done), targets_,
                      static_cast<long long>(m.retries_total()));
       }
-      std::fflush(stdout);
+      std::fflush(stderr);
     }
   }
 
@@ -267,8 +267,9 @@ int run_demo(const command_line& args) {
   tally counts(config.targets);
   chaos->arm();
   {
-    const progress_display progress(counts, config.targets, db,
-                                    !config.json && ::isatty(STDOUT_FILENO) == 1);
+    // Progress goes to stderr, so that stdout holds the summary alone (one JSON object with
+    // --json); a terminal gets a bar redrawn in place, anything else a line a second.
+    const progress_display progress(counts, config.targets, db, ::isatty(STDERR_FILENO) == 1);
     std::vector<std::jthread> workers;
     for (int w = 0; w < config.workers; ++w) {
       workers.emplace_back([&, w] { work(db, job_type, w, counts); });
