@@ -9,7 +9,9 @@
 
 int main(int argc, char** argv) {
   const char* from_env = std::getenv("REPOKIT_DATABASE_URL");
-  const std::string url = argc > 1 ? argv[1] : from_env ? from_env : "sqlite:///repokit-quickstart.db";
+  const std::string url = argc > 1   ? argv[1]
+                          : from_env ? from_env
+                                     : "sqlite:///repokit-quickstart.db";
 
   auto db = repokit::Database::open(url);
   if (!db) {
@@ -22,20 +24,23 @@ int main(int argc, char** argv) {
   }
 
   // One unit of work, several repositories: all of it lands, or none of it.
-  auto written = repokit::unit_of_work(db.value(), [](repokit::Repositories& repos) -> repokit::result<int> {
-    REPOKIT_TRYV(repos.channels.get_or_create_channel("CH-quickstart", "Quickstart channel"));
-    int created = 0;
-    for (int i = 0; i < 3; ++i) {
-      const std::string id = "V-quickstart-" + std::to_string(i);
-      if (repos.videos.get_video_by_id(id)) continue;  // already there from an earlier run
-      REPOKIT_TRYV(repos.videos.create_video(id, "CH-quickstart", "Video " + std::to_string(i), 60 * i));
-      ++created;
-    }
-    if (!repos.jobs.job_exists("video_process", "V-quickstart-0").value()) {
-      REPOKIT_TRYV(repos.jobs.create_job("video_process", "V-quickstart-0", R"({"quality":"hd"})"));
-    }
-    return created;
-  });
+  auto written =
+      repokit::unit_of_work(db.value(), [](repokit::Repositories& repos) -> repokit::result<int> {
+        REPOKIT_TRYV(repos.channels.get_or_create_channel("CH-quickstart", "Quickstart channel"));
+        int created = 0;
+        for (int i = 0; i < 3; ++i) {
+          const std::string id = "V-quickstart-" + std::to_string(i);
+          if (repos.videos.get_video_by_id(id)) continue;  // already there from an earlier run
+          REPOKIT_TRYV(
+              repos.videos.create_video(id, "CH-quickstart", "Video " + std::to_string(i), 60 * i));
+          ++created;
+        }
+        if (!repos.jobs.job_exists("video_process", "V-quickstart-0").value()) {
+          REPOKIT_TRYV(
+              repos.jobs.create_job("video_process", "V-quickstart-0", R"({"quality":"hd"})"));
+        }
+        return created;
+      });
   if (!written) {
     std::cerr << "write failed: " << written.error().describe() << '\n';
     return 1;

@@ -94,7 +94,8 @@ inline bool unreserved(std::string_view text, std::string_view also = {}) {
 
 inline bool same(const database_url& a, const database_url& b) {
   if (a.kind != b.kind || a.path != b.path || a.user != b.user || a.password != b.password ||
-      a.database != b.database || a.parameters != b.parameters || a.hosts.size() != b.hosts.size()) {
+      a.database != b.database || a.parameters != b.parameters ||
+      a.hosts.size() != b.hosts.size()) {
     return false;
   }
   for (std::size_t i = 0; i < a.hosts.size(); ++i) {
@@ -156,10 +157,10 @@ inline violation check_database_url(std::string_view input) {
     const std::string_view raw = input.substr(secret->begin, secret->size);
     // In free text a URL ends at a blank or a quote (mask_password's rule): only a URL whose
     // credentials hold none is one URL there.
-    const bool one_url = input.substr(0, secret->begin + secret->size)
-                             .find_first_of(std::string_view(" \t\r\n'\"", 6)) == std::string_view::npos;
-    if (one_url &&
-        raw.find_first_of(std::string_view(":@?%#\0", 6)) == std::string_view::npos) {
+    const bool one_url =
+        input.substr(0, secret->begin + secret->size)
+            .find_first_of(std::string_view(" \t\r\n'\"", 6)) == std::string_view::npos;
+    if (one_url && raw.find_first_of(std::string_view(":@?%#\0", 6)) == std::string_view::npos) {
       std::string swapped(input);
       for (std::size_t k = 0; k < secret->size; ++k) {
         swapped[secret->begin + k] = raw[k] == 'Z' ? 'Y' : 'Z';
@@ -220,10 +221,10 @@ inline violation check_database_url(std::string_view input) {
   }
 
   // Plain URLs survive masked() and back.
-  bool plain = detail::unreserved(url.user) && detail::unreserved(url.password) &&
-               detail::unreserved(url.database) &&
-               (url.kind != dialect::sqlite || url.in_memory() ||
-                detail::unreserved(url.path, "/"));
+  bool plain =
+      detail::unreserved(url.user) && detail::unreserved(url.password) &&
+      detail::unreserved(url.database) &&
+      (url.kind != dialect::sqlite || url.in_memory() || detail::unreserved(url.path, "/"));
   for (const auto& [name, value] : url.parameters) {
     // masked() hides such a parameter's value: checked here, and kept out of the round trip.
     if (name.find("password") != std::string::npos) {
@@ -241,8 +242,8 @@ inline violation check_database_url(std::string_view input) {
     if (!url.password.empty()) text.replace(text.find(":***@"), 5, ":" + url.password + "@");
     const auto again = database_url::parse(text);
     if (!again || !detail::same(again.value(), url)) {
-      return "masked() of '" + printable(input) + "' reads back differently: '" +
-             printable(text) + "'";
+      return "masked() of '" + printable(input) + "' reads back differently: '" + printable(text) +
+             "'";
     }
   }
   return std::nullopt;
@@ -265,8 +266,8 @@ inline violation check_validation(std::string_view input) {
     }
   }
 
-  const bool fits = value.size() <= limit && value.find('\0') == std::string_view::npos &&
-                    reference_utf8(value);
+  const bool fits =
+      value.size() <= limit && value.find('\0') == std::string_view::npos && reference_utf8(value);
   const auto text = check_text("field_name", value, limit);
   const auto id = check_id("field_name", value, limit);
   if (static_cast<bool>(text) != fits) {
@@ -280,7 +281,8 @@ inline violation check_validation(std::string_view input) {
   for (const auto* outcome : {&text, &id}) {
     if (*outcome) continue;
     const error& e = outcome->error();
-    if (e.kind != errc::invalid_argument) return "a refusal is not invalid_argument: " + e.describe();
+    if (e.kind != errc::invalid_argument)
+      return "a refusal is not invalid_argument: " + e.describe();
     if (e.message.find("field_name") == std::string::npos) {
       return "a refusal does not name the field: " + e.message;
     }
@@ -296,7 +298,8 @@ inline violation check_validation(std::string_view input) {
     known = known || value == to_string(s);
   }
   if (static_cast<bool>(status) != known) {
-    return "parse_job_status('" + printable(value) + "') " + (known ? "refused" : "accepted") + " it";
+    return "parse_job_status('" + printable(value) + "') " + (known ? "refused" : "accepted") +
+           " it";
   }
   if (status && to_string(status.value()) != value) {
     return "parse_job_status('" + printable(value) + "') does not print back the same";

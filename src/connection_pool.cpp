@@ -76,14 +76,15 @@ result<connection_lease> connection_pool::acquire_until(
       lock.unlock();
       auto opened = open_new();
       lock.lock();
-      if (opened) return connection_lease(shared_from_this(), std::move(opened).value(), generation_);
+      if (opened)
+        return connection_lease(shared_from_this(), std::move(opened).value(), generation_);
       --open_;
       --in_use_;
       freed_.notify_one();
       return std::move(opened).error();
     }
-    if (freed_.wait_until(lock, deadline) == std::cv_status::timeout &&
-        idle_.empty() && open_ >= config_.max_size) {
+    if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= config_.max_size) {
       counters_->count_pool_timeout();
       return failure(errc::pool_exhausted,
                      "no database connection came free within " +

@@ -29,8 +29,10 @@ result<void> check(const database_options& options) {
   }
   static constexpr std::array<std::string_view, 4> synchronous{"OFF", "NORMAL", "FULL", "EXTRA"};
   if (std::find(synchronous.begin(), synchronous.end(), options.synchronous) == synchronous.end()) {
-    return failure(errc::configuration, "database_options::synchronous must be OFF, NORMAL, "
-                                        "FULL or EXTRA, not '" + options.synchronous + "'");
+    return failure(errc::configuration,
+                   "database_options::synchronous must be OFF, NORMAL, "
+                   "FULL or EXTRA, not '" +
+                       options.synchronous + "'");
   }
   if (auto why = options.retry.invalid_reason()) {
     return failure(errc::configuration, "database_options::retry: " + *why);
@@ -55,12 +57,11 @@ result<Database> Database::with_sessions(dialect kind, session_factory factory,
     };
   }
   state->logger = options.logger ? options.logger : default_logger();
-  state->pool = connection_pool::create(
-      std::move(factory),
-      {.max_size = options.pool_size,
-       .acquire_timeout = options.pool_timeout,
-       .check_on_checkout = options.check_on_checkout},
-      state->counters);
+  state->pool = connection_pool::create(std::move(factory),
+                                        {.max_size = options.pool_size,
+                                         .acquire_timeout = options.pool_timeout,
+                                         .check_on_checkout = options.check_on_checkout},
+                                        state->counters);
   state->options = std::move(options);
   return Database(std::move(state));
 }

@@ -33,7 +33,8 @@ result<std::string> percent_decode(std::string_view text, std::string_view what)
     const int low = hex_value(text[i + 2]);
     if (high < 0 || low < 0) {
       return failure(errc::configuration, "invalid database URL: bad %-escape in the " +
-                                              std::string(what) + " (expected % and two hex digits)");
+                                              std::string(what) +
+                                              " (expected % and two hex digits)");
     }
     const char decoded = static_cast<char>(high * 16 + low);
     if (decoded == '\0') {
@@ -59,8 +60,8 @@ std::string mask_url(std::string_view url) {
 }
 
 error bad_url(std::string_view url, std::string_view why) {
-  return make_error(errc::configuration, "invalid database URL '" + mask_url(url) +
-                                             "': " + std::string(why));
+  return make_error(errc::configuration,
+                    "invalid database URL '" + mask_url(url) + "': " + std::string(why));
 }
 
 result<database_url> parse_sqlite(std::string_view url) {
@@ -72,13 +73,15 @@ result<database_url> parse_sqlite(std::string_view url) {
     return parsed;
   }
   if (!rest.starts_with("///")) {
-    return failure(bad_url(url, "expected sqlite:///relative.db, sqlite:////absolute.db or "
-                                "sqlite::memory:"));
+    return failure(bad_url(url,
+                           "expected sqlite:///relative.db, sqlite:////absolute.db or "
+                           "sqlite::memory:"));
   }
   rest.remove_prefix(3);  // what remains is the path: "relative.db" or "/absolute.db"
   if (rest.find('?') != std::string_view::npos) {
-    return failure(bad_url(url, "SQLite URLs take no parameters; set options in "
-                                "database_options instead"));
+    return failure(bad_url(url,
+                           "SQLite URLs take no parameters; set options in "
+                           "database_options instead"));
   }
   if (rest.empty() || rest.back() == '/') {
     return failure(bad_url(url, "the SQLite URL names no database file"));
@@ -90,9 +93,10 @@ result<database_url> parse_sqlite(std::string_view url) {
   // SOCI hands the path to SQLite inside a double-quoted value that has no escape for a '"'
   // within it: such a path would open a different file, so it is refused here.
   if (path.find('"') != std::string::npos) {
-    return failure(bad_url(url, "the SQLite path contains '\"', which SOCI's SQLite backend "
-                                "cannot pass on; rename the file or reach it through a "
-                                "symbolic link without one"));
+    return failure(bad_url(url,
+                           "the SQLite path contains '\"', which SOCI's SQLite backend "
+                           "cannot pass on; rename the file or reach it through a "
+                           "symbolic link without one"));
   }
   parsed.path = std::move(path);
   return parsed;
@@ -227,7 +231,8 @@ std::string database_url::masked() const {
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     if (i > 0) text += ',';
     const bool ipv6 = hosts[i].host.find(':') != std::string::npos;
-    text += (ipv6 ? '[' + hosts[i].host + ']' : hosts[i].host) + ':' + std::to_string(hosts[i].port);
+    text +=
+        (ipv6 ? '[' + hosts[i].host + ']' : hosts[i].host) + ':' + std::to_string(hosts[i].port);
   }
   text += '/' + database;
   for (std::size_t i = 0; i < parameters.size(); ++i) {

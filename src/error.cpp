@@ -54,6 +54,7 @@ error make_error(errc kind, std::string message) {
   return error{.kind = kind, .message = std::move(message)};
 }
 
-db_error::db_error(error failure) : std::runtime_error(failure.describe()), failure_(std::move(failure)) {}
+db_error::db_error(error failure)
+    : std::runtime_error(failure.describe()), failure_(std::move(failure)) {}
 
 }  // namespace repokit

@@ -90,7 +90,8 @@ bool is_bad_credentials(std::string_view message) {
 bool postgresql_connection_bad(dialect kind, soci::session* connection) {
   if (kind != dialect::postgresql || connection == nullptr) return false;
   auto* backend = static_cast<soci::postgresql_session_backend*>(connection->get_backend());
-  return backend != nullptr && backend->conn_ != nullptr && PQstatus(backend->conn_) == CONNECTION_BAD;
+  return backend != nullptr && backend->conn_ != nullptr &&
+         PQstatus(backend->conn_) == CONNECTION_BAD;
 }
 
 int sqlite_extended_code(dialect kind, soci::session* connection, int fallback) {
@@ -109,8 +110,9 @@ error postgresql_error(std::string_view sqlstate, std::string_view message,
   std::string code(sqlstate);
   if (where == failure_point::connect) {
     if (is_bad_credentials(message)) {
-      return make(errc::configuration, retry_class::permanent, std::move(code), operation,
-                  std::string(message) + " (check the user, password and database name in the URL)");
+      return make(
+          errc::configuration, retry_class::permanent, std::move(code), operation,
+          std::string(message) + " (check the user, password and database name in the URL)");
     }
     return make(errc::connection_lost, retry_class::reconnect_then_retry, std::move(code),
                 operation, message);
@@ -150,18 +152,27 @@ error mysql_error(unsigned int error_number, std::string_view message, std::stri
     // Access denied, unknown database, unknown host: retrying cannot help.
     if (error_number == 1044 || error_number == 1045 || error_number == 1049 ||
         error_number == 2005) {
-      return make(errc::configuration, retry_class::permanent, std::move(code), operation,
-                  std::string(message) + " (check the user, password, host and database in the URL)");
+      return make(
+          errc::configuration, retry_class::permanent, std::move(code), operation,
+          std::string(message) + " (check the user, password, host and database in the URL)");
     }
     return make(errc::connection_lost, retry_class::reconnect_then_retry, std::move(code),
                 operation, message);
   }
   switch (error_number) {
-    case 1062: case 1451: case 1452: case 1216: case 1217:  // duplicate key, foreign keys
-    case 1048: case 1364:                                    // NOT NULL, no default
-    case 3819: case 4025:                                    // CHECK constraints
+    case 1062:
+    case 1451:
+    case 1452:
+    case 1216:
+    case 1217:  // duplicate key, foreign keys
+    case 1048:
+    case 1364:  // NOT NULL, no default
+    case 3819:
+    case 4025:  // CHECK constraints
       return make(errc::integrity, retry_class::permanent, std::move(code), operation, message);
-    case 1969: case 3024: case 1317:  // max_statement_time exceeded, query interrupted
+    case 1969:
+    case 3024:
+    case 1317:  // max_statement_time exceeded, query interrupted
       return make(errc::timeout, retry_class::permanent, std::move(code), operation, message);
     default: break;
   }

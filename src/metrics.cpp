@@ -145,9 +145,8 @@ std::string to_prometheus(const metrics_snapshot& m, std::size_t pool_max, std::
   out += "# HELP repokit_retries_total Units of work run again, by the failure's class.\n";
   out += "# TYPE repokit_retries_total counter\n";
   for (std::size_t i = 0; i < retry_class_count; ++i) {
-    out += "repokit_retries_total{class=\"" +
-           std::string(to_string(static_cast<retry_class>(i))) + "\"} " +
-           std::to_string(m.retries[i]) + '\n';
+    out += "repokit_retries_total{class=\"" + std::string(to_string(static_cast<retry_class>(i))) +
+           "\"} " + std::to_string(m.retries[i]) + '\n';
   }
   counter_line(out, "give_ups_total", "Retryable failures that ran out of attempts or time.",
                m.give_ups);
@@ -161,8 +160,8 @@ std::string to_prometheus(const metrics_snapshot& m, std::size_t pool_max, std::
   gauge_line(out, "pool_max_size", "Connections the pool may open.", pool_max);
   gauge_line(out, "pool_open", "Connections open.", pool_open);
   gauge_line(out, "pool_in_use", "Connections leased out.", pool_in_use);
-  histogram_lines(out, "session_lifetime_seconds",
-                  "Time a unit of work held its connection.", m.session_lifetime);
+  histogram_lines(out, "session_lifetime_seconds", "Time a unit of work held its connection.",
+                  m.session_lifetime);
   histogram_lines(out, "pool_wait_seconds", "Time spent waiting for a connection.", m.pool_wait);
   return out;
 }

@@ -54,22 +54,21 @@ bool root_run::retry_after(const error& failure) {
   switch (decision.verdict) {
     case retry_verdict::retry:
       db_.state().counters->count_retry(failure.retry);
-      db_.logger().warn("Transient database error in {} (attempt {}/{}): {}. Retrying in {:.2f}s...",
-                        operation, state_.attempt(), state_.max_attempts(), reason,
-                        decision.delay.count());
+      db_.logger().warn(
+          "Transient database error in {} (attempt {}/{}): {}. Retrying in {:.2f}s...", operation,
+          state_.attempt(), state_.max_attempts(), reason, decision.delay.count());
       state_.wait(decision);
       return true;
-    case retry_verdict::not_retryable:
-      return false;
+    case retry_verdict::not_retryable: return false;
     case retry_verdict::attempts_exhausted:
     case retry_verdict::deadline_exceeded:
       db_.state().counters->count_give_up(failure.retry);
-      db_.logger().error(
-          "Giving up on {} after {} attempt(s) in {:.2f}s ({}): {}", operation, state_.attempt(),
-          state_.elapsed().count(),
-          decision.verdict == retry_verdict::deadline_exceeded ? "retry deadline reached"
-                                                               : "no retries left",
-          failure.describe());
+      db_.logger().error("Giving up on {} after {} attempt(s) in {:.2f}s ({}): {}", operation,
+                         state_.attempt(), state_.elapsed().count(),
+                         decision.verdict == retry_verdict::deadline_exceeded
+                             ? "retry deadline reached"
+                             : "no retries left",
+                         failure.describe());
       return false;
   }
   return false;
@@ -80,8 +79,7 @@ bool root_run::retry_after(const error& failure) {
 namespace repokit {
 
 unit_guard::unit_guard(const Database& db, scope_options options) {
-  UnitOfWork* outer =
-      options.propagate == propagation::join ? UnitOfWork::current(db) : nullptr;
+  UnitOfWork* outer = options.propagate == propagation::join ? UnitOfWork::current(db) : nullptr;
   if (outer != nullptr) {
     unit_ = outer;
   } else {

@@ -72,8 +72,8 @@ std::string sqlite_connect_string(const database_url& url) {
 
 result<std::string> postgresql_conninfo(const database_url& url, const database_options& options) {
   static constexpr std::string_view allowed[] = {
-      "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
-      "target_session_attrs", "options", "keepalives", "keepalives_idle"};
+      "sslmode",          "sslrootcert",          "sslcert", "sslkey",     "connect_timeout",
+      "application_name", "target_session_attrs", "options", "keepalives", "keepalives_idle"};
   std::string hosts;
   std::string ports;
   for (const auto& endpoint : url.hosts) {
@@ -109,8 +109,7 @@ result<std::string> postgresql_conninfo(const database_url& url, const database_
 class soci_session final : public Session {
  public:
   // `on_lost` hears when this connection is found gone (a cluster node to avoid for a while).
-  soci_session(dialect kind, std::unique_ptr<soci::session> sql,
-               std::function<void()> on_lost = {})
+  soci_session(dialect kind, std::unique_ptr<soci::session> sql, std::function<void()> on_lost = {})
       : kind_(kind), sql_(std::move(sql)), on_lost_(std::move(on_lost)) {}
 
   ~soci_session() override {
@@ -128,7 +127,8 @@ class soci_session final : public Session {
         return mode == begin_mode::immediate ? sqlite_step(sqlite_begin_immediate, "BEGIN")
                                              : sqlite_step(sqlite_begin, "BEGIN");
       case dialect::postgresql: return postgresql_exec("BEGIN", "BEGIN", failure_point::statement);
-      case dialect::mysql: return mysql_exec("START TRANSACTION", "BEGIN", failure_point::statement);
+      case dialect::mysql:
+        return mysql_exec("START TRANSACTION", "BEGIN", failure_point::statement);
     }
     return success();
   }
@@ -205,8 +205,9 @@ class soci_session final : public Session {
 
   result<void> limit_statements(std::optional<std::chrono::milliseconds> limit) override {
     if (kind_ == dialect::mysql) {  // MariaDB's limit is per session, in seconds
-      const std::string sql = "SET SESSION max_statement_time = " +
-                              std::to_string(limit ? static_cast<double>(limit->count()) / 1000 : 0.0);
+      const std::string sql =
+          "SET SESSION max_statement_time = " +
+          std::to_string(limit ? static_cast<double>(limit->count()) / 1000 : 0.0);
       return mysql_exec(sql.c_str(), "statement timeout", failure_point::statement);
     }
     if (kind_ == dialect::postgresql) {
@@ -251,7 +252,8 @@ class soci_session final : public Session {
   // Arms the statement deadline for the statement under way, and only for it.
   struct deadline_scope {
     explicit deadline_scope(soci_session& session) : session_(session) {
-      if (session_.statement_limit_) session_.deadline_ = steady::now() + *session_.statement_limit_;
+      if (session_.statement_limit_)
+        session_.deadline_ = steady::now() + *session_.statement_limit_;
     }
     ~deadline_scope() { session_.deadline_ = steady::time_point::max(); }
     soci_session& session_;
@@ -264,7 +266,9 @@ class soci_session final : public Session {
   sqlite::sqlite3* sqlite_handle() {
     return static_cast<soci::sqlite3_session_backend*>(sql_->get_backend())->conn_;
   }
-  PGconn* pg() { return static_cast<soci::postgresql_session_backend*>(sql_->get_backend())->conn_; }
+  PGconn* pg() {
+    return static_cast<soci::postgresql_session_backend*>(sql_->get_backend())->conn_;
+  }
   MYSQL* mysql_handle() {
     return static_cast<soci::mysql_session_backend*>(sql_->get_backend())->conn_;
   }
@@ -272,8 +276,8 @@ class soci_session final : public Session {
   result<void> mysql_exec(const char* sql, std::string_view operation, failure_point where) {
     MYSQL* connection = mysql_handle();
     if (mysql_real_query(connection, sql, std::strlen(sql)) != 0) {
-      return failure(watch(mysql_error(mysql_errno(connection), ::mysql_error(connection),
-                                       operation, where)));
+      return failure(
+          watch(mysql_error(mysql_errno(connection), ::mysql_error(connection), operation, where)));
     }
     if (MYSQL_RES* rows = mysql_store_result(connection)) mysql_free_result(rows);
     return success();
@@ -290,7 +294,10 @@ class soci_session final : public Session {
   // BEGIN, COMMIT and ROLLBACK run once per unit of work: prepared once per connection instead
   // of parsed again each time (a third of a short read's instructions went to parsing them).
   enum transaction_statement : std::size_t {
-    sqlite_begin, sqlite_begin_immediate, sqlite_commit, sqlite_rollback
+    sqlite_begin,
+    sqlite_begin_immediate,
+    sqlite_commit,
+    sqlite_rollback
   };
 
   result<void> sqlite_step(transaction_statement which, std::string_view operation) {
@@ -317,7 +324,8 @@ class soci_session final : public Session {
     if (rc == 0) return success();
     std::string text = message != nullptr ? message : sqlite::sqlite3_errmsg(sqlite_handle());
     sqlite::sqlite3_free(message);
-    return failure(sqlite_error(sqlite::sqlite3_extended_errcode(sqlite_handle()), text, operation));
+    return failure(
+        sqlite_error(sqlite::sqlite3_extended_errcode(sqlite_handle()), text, operation));
   }
 
   result<void> postgresql_exec(const char* sql, std::string_view operation, failure_point where) {
@@ -325,8 +333,8 @@ class soci_session final : public Session {
     const ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
       // PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK, not with an error.
-      const bool rolled_back = where == failure_point::commit &&
-                               std::string_view(PQcmdStatus(res)) == "ROLLBACK";
+      const bool rolled_back =
+          where == failure_point::commit && std::string_view(PQcmdStatus(res)) == "ROLLBACK";
       PQclear(res);
       if (rolled_back) {
         return failure(error{errc::session_poisoned, retry_class::permanent, "", "COMMIT",
@@ -341,8 +349,8 @@ class soci_session final : public Session {
     std::string message = res != nullptr ? PQresultErrorMessage(res) : "";
     if (message.empty()) message = PQerrorMessage(pg());
     PQclear(res);
-    return failure(postgresql_error(state, message, operation, where,
-                                    PQstatus(pg()) == CONNECTION_BAD));
+    return failure(
+        postgresql_error(state, message, operation, where, PQstatus(pg()) == CONNECTION_BAD));
   }
 
   prepared& prepare(const statement& sql, std::span<const param> params) {
@@ -420,7 +428,8 @@ class soci_session final : public Session {
 
   // Classifies the exception in flight and drops the statement: its state is unknown now.
   error forget(const statement& sql) noexcept {
-    error failure = translate_current_exception(kind_, sql.name, failure_point::statement, sql_.get());
+    error failure =
+        translate_current_exception(kind_, sql.name, failure_point::statement, sql_.get());
     cache_.erase(&sql);
     return watch(std::move(failure));
   }
@@ -462,9 +471,11 @@ result<std::unique_ptr<Session>> connect_postgresql(const database_url& url,
   }
   // NOTICEs ("relation already exists, skipping") are the server talking to a human: not ours
   // to print on the application's stderr.
-  PQsetNoticeProcessor(static_cast<soci::postgresql_session_backend*>(sql->get_backend())->conn_,
-                       [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<Session>(std::make_unique<soci_session>(dialect::postgresql, std::move(sql)));
+  PQsetNoticeProcessor(
+      static_cast<soci::postgresql_session_backend*>(sql->get_backend())->conn_,
+      [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<Session>(
+      std::make_unique<soci_session>(dialect::postgresql, std::move(sql)));
 }
 
 struct mysql_target {
@@ -473,8 +484,8 @@ struct mysql_target {
 };
 
 result<mysql_target> mysql_connect_strings(const database_url& url) {
-  static constexpr std::string_view passed_on[] = {"connect_timeout", "read_timeout",
-                                                   "write_timeout", "sslca", "sslcert", "sslkey"};
+  static constexpr std::string_view passed_on[] = {
+      "connect_timeout", "read_timeout", "write_timeout", "sslca", "sslcert", "sslkey"};
   std::string common = " db=" + quote_conninfo(url.database) + " charset='utf8mb4'";
   if (!url.user.empty()) common += " user=" + quote_conninfo(url.user);
   if (!url.password.empty()) common += " password=" + quote_conninfo(url.password);
@@ -507,7 +518,8 @@ result<mysql_target> mysql_connect_strings(const database_url& url) {
   return target;
 }
 
-result<std::unique_ptr<Session>> connect_mysql(const database_url& url, const mysql_target& target) {
+result<std::unique_ptr<Session>> connect_mysql(const database_url& url,
+                                               const mysql_target& target) {
   std::optional<error> last;
   for (const std::size_t node : target.selector->order()) {
     const std::string where = "connect to " + url.hosts[node].host + ':' +
@@ -543,7 +555,8 @@ result<session_factory> soci_session_factory(const database_url& url,
     }
     case dialect::mysql: {
       REPOKIT_TRY(auto target, mysql_connect_strings(url));
-      return session_factory([url, target = std::move(target)] { return connect_mysql(url, target); });
+      return session_factory(
+          [url, target = std::move(target)] { return connect_mysql(url, target); });
     }
   }
   return failure(errc::configuration, "unknown dialect for " + url.masked());

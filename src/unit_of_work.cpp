@@ -32,8 +32,7 @@ std::string thread_name(std::thread::id id) {
 }  // namespace
 
 UnitOfWork::UnitOfWork(Database db, access_mode access,
-                       std::optional<std::chrono::milliseconds> statement_timeout,
-                       isolation level)
+                       std::optional<std::chrono::milliseconds> statement_timeout, isolation level)
     : db_(std::move(db)),
       access_(access),
       statement_timeout_(statement_timeout),
@@ -77,8 +76,9 @@ result<void> UnitOfWork::refuse_if_foreign_thread(std::string_view operation) co
 result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view operation) {
   REPOKIT_TRYV(refuse_if_foreign_thread(operation));
   if (phase_ == phase::ended) {
-    error ended_error = make_error(errc::misuse, "this unit of work has already ended; open a new "
-                                                 "scope for more work");
+    error ended_error = make_error(errc::misuse,
+                                   "this unit of work has already ended; open a new "
+                                   "scope for more work");
     ended_error.operation = std::string(operation);
     return failure(std::move(ended_error));
   }
@@ -91,17 +91,18 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
     return failure(std::move(poisoned));
   }
   if (kind == statement_kind::write && access_ == access_mode::read_only) {
-    error refused = make_error(errc::misuse, "a write in a read-only unit of work; open the scope "
-                                             "with access_mode::automatic or read_write");
+    error refused = make_error(errc::misuse,
+                               "a write in a read-only unit of work; open the scope "
+                               "with access_mode::automatic or read_write");
     refused.operation = std::string(operation);
     return failure(std::move(refused));
   }
   if (statement_timeout_ && statement_timeout_->count() <= 0) {
     // 0 means "no limit" to PostgreSQL and MariaDB: a silent surprise, so it is refused.
-    error refused = make_error(errc::invalid_argument,
-                               "statement_timeout must be positive (got " +
-                                   std::to_string(statement_timeout_->count()) +
-                                   " ms); leave it empty for no limit");
+    error refused =
+        make_error(errc::invalid_argument, "statement_timeout must be positive (got " +
+                                               std::to_string(statement_timeout_->count()) +
+                                               " ms); leave it empty for no limit");
     refused.operation = std::string(operation);
     return failure(record(result<void>(failure(std::move(refused)))).error());
   }
@@ -117,8 +118,8 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
                            (access_ == access_mode::automatic && kind == statement_kind::write);
     // MySQL takes the isolation of the next transaction before it starts; PostgreSQL inside it.
     if (isolation_ == isolation::serializable && db_.kind() == dialect::mysql) {
-      REPOKIT_TRYV(record(lease_->session().execute_script(
-          "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
+      REPOKIT_TRYV(
+          record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
     }
     auto begun = lease_->session().begin(immediate ? begin_mode::immediate : begin_mode::deferred);
     if (!begun) {
@@ -127,8 +128,8 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
     }
     phase_ = phase::in_transaction;
     if (isolation_ == isolation::serializable && db_.kind() == dialect::postgresql) {
-      REPOKIT_TRYV(record(lease_->session().execute_script(
-          "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
+      REPOKIT_TRYV(
+          record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
     }
     if (statement_timeout_) {
       REPOKIT_TRYV(record(lease_->session().limit_statements(statement_timeout_)));
@@ -171,8 +172,10 @@ result<void> UnitOfWork::execute_script(std::string_view sql) {
 
 void UnitOfWork::mark_rollback_only(const error& reason) {
   if (!refuse_if_foreign_thread("mark_rollback_only")) {
-    db_.logger().error("mark_rollback_only() from a thread that does not own the unit of work "
-                       "was ignored: {}", reason.describe());
+    db_.logger().error(
+        "mark_rollback_only() from a thread that does not own the unit of work "
+        "was ignored: {}",
+        reason.describe());
     return;
   }
   if (!rollback_only_) rollback_only_ = reason;
@@ -227,8 +230,9 @@ void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept {
   // the owner may be using it.
   if (owner_ != std::this_thread::get_id()) {
     try {
-      db_.logger().error("rollback() from a thread that does not own the unit of work was "
-                         "ignored; the owning thread ends its unit");
+      db_.logger().error(
+          "rollback() from a thread that does not own the unit of work was "
+          "ignored; the owning thread ends its unit");
     } catch (...) {
     }
     return;
@@ -239,7 +243,8 @@ void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept {
 void UnitOfWork::roll_back(rollback_cause cause, const error* reason) noexcept try {
   if (phase_ == phase::ended) return;
   const auto lost = [](const error* e) {
-    return e != nullptr && (e->retry == retry_class::reconnect_then_retry || e->kind == errc::in_doubt);
+    return e != nullptr &&
+           (e->retry == retry_class::reconnect_then_retry || e->kind == errc::in_doubt);
   };
   const bool connection_lost = lost(poison_ ? &*poison_ : nullptr) || lost(reason);
   bool discard = connection_lost;
@@ -267,7 +272,8 @@ void UnitOfWork::roll_back(rollback_cause cause, const error* reason) noexcept t
 void UnitOfWork::end(bool discard_connection, bool connection_lost) noexcept {
   if (lease_) {
     // The limit belongs to this unit, not to the connection's next user.
-    if (statement_timeout_ && !discard_connection && !lease_->session().limit_statements(std::nullopt)) {
+    if (statement_timeout_ && !discard_connection &&
+        !lease_->session().limit_statements(std::nullopt)) {
       discard_connection = true;
     }
     if (discard_connection) lease_->discard(connection_lost);

@@ -37,9 +37,9 @@ std::string_view to_string(errc value) noexcept;
 struct error {
   errc kind = errc::database;
   retry_class retry = retry_class::permanent;
-  std::string backend_code{};// SQLSTATE, MySQL errno or SQLite result code, when there is one
-  std::string operation{};   // what failed: a statement's name, "COMMIT", "connect", ...
-  std::string message{};     // for people; never holds a password (see docs/errors.md)
+  std::string backend_code{};  // SQLSTATE, MySQL errno or SQLite result code, when there is one
+  std::string operation{};     // what failed: a statement's name, "COMMIT", "connect", ...
+  std::string message{};       // for people; never holds a password (see docs/errors.md)
 
   std::error_code code() const noexcept { return make_error_code(kind); }
   bool retryable() const noexcept { return retry != retry_class::permanent; }

@@ -32,7 +32,7 @@ std::string_view to_string(rollback_cause value) noexcept;
 // Fixed buckets, in seconds, from 100 µs to 10 s (and +Inf): Prometheus-style, lock-free.
 inline constexpr std::array<double, 16> histogram_bounds{
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-    0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,   10.0};
+    0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
 
 struct histogram_snapshot {
   std::array<std::uint64_t, histogram_bounds.size() + 1> buckets{};  // last: above 10 s
@@ -69,12 +69,19 @@ struct metrics_snapshot {
 
 // What happened, for applications that forward events elsewhere (tracing, their own metrics).
 enum class event_kind : std::uint8_t {
-  commit, rollback, retry, give_up, in_doubt, session_opened, session_discarded, pool_timeout
+  commit,
+  rollback,
+  retry,
+  give_up,
+  in_doubt,
+  session_opened,
+  session_discarded,
+  pool_timeout
 };
 
 struct event {
   event_kind kind;
-  retry_class retry = retry_class::permanent;          // retry, give_up
+  retry_class retry = retry_class::permanent;         // retry, give_up
   rollback_cause cause = rollback_cause::body_error;  // rollback
 };
 

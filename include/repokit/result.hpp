@@ -49,7 +49,8 @@ inline auto failure(errc kind, std::string message) {
 
 // REPOKIT_TRY(auto x, expr) declares x, REPOKIT_TRY(x.y, expr) assigns to x.y: the value of
 // a successful result, or else the enclosing function returns its error. REPOKIT_TRYV(expr) only
-// returns the error, and is one statement. (The same spelling on every Boost release repokit supports.)
+// returns the error, and is one statement. (The same spelling on every Boost release repokit
+// supports.)
 #define REPOKIT_TRY(target, ...) \
   BOOST_OUTCOME_TRY2_SUCCESS_LIKELY(BOOST_OUTCOME_TRY_UNIQUE_NAME, target, __VA_ARGS__)
 #define REPOKIT_TRYV(...)                                                     \

@@ -32,7 +32,7 @@ struct scope_options {
   propagation propagate = propagation::join;
   access_mode access = access_mode::automatic;
   std::optional<db_retry> retry{};  // the root scope's policy; the Database's default if empty
-  bool idempotent = false;        // the body may land twice: retry even after an in-doubt commit
+  bool idempotent = false;          // the body may land twice: retry even after an in-doubt commit
   std::string_view name = "unit_of_work";  // names the scope in logs when no statement failed
   std::optional<std::chrono::milliseconds> statement_timeout{};  // per statement, root scopes only
   isolation isolation_level = isolation::database_default;       // root scopes only

@@ -24,7 +24,9 @@ class row {
   explicit row(std::vector<value> columns) : columns_(std::move(columns)) {}
 
   std::size_t size() const noexcept { return columns_.size(); }
-  bool is_null(std::size_t column) const { return std::holds_alternative<std::monostate>(at(column)); }
+  bool is_null(std::size_t column) const {
+    return std::holds_alternative<std::monostate>(at(column));
+  }
 
   // Typed reads; a wrong type or a NULL throws std::bad_variant_access (a mapping bug).
   std::int64_t integer(std::size_t column) const { return std::get<std::int64_t>(at(column)); }

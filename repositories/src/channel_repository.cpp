@@ -12,9 +12,8 @@ using enum statement_kind;
 constexpr std::array channel_columns{text, text, integer};
 
 constexpr statement select_channel{
-    "get_channel_by_id",
-    "SELECT channel_id, name, created_at FROM channels WHERE channel_id = :p1", read,
-    channel_columns};
+    "get_channel_by_id", "SELECT channel_id, name, created_at FROM channels WHERE channel_id = :p1",
+    read, channel_columns};
 
 constexpr statement insert_channel{
     "create_channel",
@@ -34,7 +33,9 @@ constexpr statement insert_channel_if_absent{
 // foreign key, and the values were checked before).
 constexpr statement insert_channel_ignore_mysql{
     "get_or_create_channel",
-    "INSERT IGNORE INTO channels (channel_id, name, created_at) VALUES (:p1, :p2, :p3)", write, {}};
+    "INSERT IGNORE INTO channels (channel_id, name, created_at) VALUES (:p1, :p2, :p3)",
+    write,
+    {}};
 
 constexpr statement select_channels{
     "list_channels",

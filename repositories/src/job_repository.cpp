@@ -13,9 +13,9 @@ namespace {
 using enum column_type;
 using enum statement_kind;
 
-constexpr std::array job_columns{integer, text,    text,    text,    text,    integer,
-                                 text,    text,    integer, integer, integer, integer};
-#define REPOKIT_JOB_COLUMNS                                                                  \
+constexpr std::array job_columns{integer, text, text,    text,    text,    integer,
+                                 text,    text, integer, integer, integer, integer};
+#define REPOKIT_JOB_COLUMNS                                                                    \
   "id, job_type, target_id, status, parameters, attempts, last_error, worker_id, created_at, " \
   "updated_at, started_at, finished_at"
 
@@ -25,8 +25,8 @@ constexpr statement insert_job{
     "VALUES (:p1, :p2, 'pending', :p3, 0, :p4, :p5) RETURNING " REPOKIT_JOB_COLUMNS,
     write, job_columns};
 
-constexpr statement select_job{
-    "get_job", "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE id = :p1", read, job_columns};
+constexpr statement select_job{"get_job", "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE id = :p1",
+                               read, job_columns};
 
 constexpr std::array count_columns{integer};
 
@@ -79,7 +79,8 @@ constexpr statement insert_job_if_absent{
 
 constexpr statement select_existing_job{
     "create_if_not_exists",
-    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+    "SELECT " REPOKIT_JOB_COLUMNS
+    " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
     "AND status IN (:p3, :p4, :p5, :p6) ORDER BY id DESC LIMIT 1",
     read, job_columns};
 
@@ -143,13 +144,15 @@ constexpr statement fail_exhausted_stale{
     "reconcile_stale",
     "UPDATE jobs SET status = 'failed', worker_id = NULL, finished_at = :p1, updated_at = :p2, "
     "last_error = :p3 WHERE status = 'running' AND updated_at <= :p4 AND attempts >= :p5",
-    write, {}};
+    write,
+    {}};
 
 constexpr statement requeue_stale{
     "reconcile_stale",
     "UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, updated_at = :p1, "
     "last_error = :p2 WHERE status = 'running' AND updated_at <= :p3",
-    write, {}};
+    write,
+    {}};
 
 // MySQL / MariaDB: no ON CONFLICT and no UPDATE ... RETURNING. Guarded updates count matched
 // rows (SOCI connects with CLIENT_FOUND_ROWS), then the row is read back.
@@ -161,29 +164,31 @@ constexpr statement insert_job_ignore_mysql{
     "create_if_not_exists",
     "INSERT IGNORE INTO jobs (job_type, target_id, status, parameters, attempts, created_at, "
     "updated_at) VALUES (:p1, :p2, 'pending', :p3, 0, :p4, :p5)",
-    write, {}};
+    write,
+    {}};
 constexpr statement select_inserted_job_mysql{
     "create_if_not_exists", "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE id = LAST_INSERT_ID()",
     read, job_columns};
 // A locking read sees the latest committed row, not the snapshot of REPEATABLE READ.
 constexpr statement select_existing_job_mysql{
     "create_if_not_exists",
-    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+    "SELECT " REPOKIT_JOB_COLUMNS
+    " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
     "AND status IN (:p3, :p4, :p5, :p6) ORDER BY id DESC LIMIT 1 LOCK IN SHARE MODE",
     read, job_columns};
 // For the default statuses: a plain read first, and after an insert that did nothing, a locking
 // read of the one active row by its unique key. Range and gap locks are avoided here: on Galera
 // a replicated insert waiting behind them stalls the cluster until the lock wait timeout.
-constexpr statement select_active_job_mysql{
-    "create_if_not_exists",
-    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
-    "AND status IN ('pending', 'running')",
-    read, job_columns};
-constexpr statement lock_active_job_mysql{
-    "create_if_not_exists",
-    "SELECT " REPOKIT_JOB_COLUMNS " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
-    "AND active_job = 1 LOCK IN SHARE MODE",
-    read, job_columns};
+constexpr statement select_active_job_mysql{"create_if_not_exists",
+                                            "SELECT " REPOKIT_JOB_COLUMNS
+                                            " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+                                            "AND status IN ('pending', 'running')",
+                                            read, job_columns};
+constexpr statement lock_active_job_mysql{"create_if_not_exists",
+                                          "SELECT " REPOKIT_JOB_COLUMNS
+                                          " FROM jobs WHERE job_type = :p1 AND target_id = :p2 "
+                                          "AND active_job = 1 LOCK IN SHARE MODE",
+                                          read, job_columns};
 
 constexpr std::array id_column{integer};
 constexpr statement pick_pending_mysql{
@@ -195,43 +200,51 @@ constexpr statement claim_mysql{
     "claim_next",
     "UPDATE jobs SET status = 'running', worker_id = :p1, attempts = attempts + 1, "
     "started_at = :p2, updated_at = :p3, finished_at = NULL WHERE id = :p4 AND status = 'pending'",
-    write, {}};
+    write,
+    {}};
 constexpr statement mark_running_mysql{
     "update_job_status",
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :p1, "
     "updated_at = :p2, finished_at = NULL WHERE id = :p3 AND status = 'pending'",
-    write, {}};
+    write,
+    {}};
 constexpr statement mark_succeeded_mysql{
     "update_job_status",
     "UPDATE jobs SET status = 'succeeded', finished_at = :p1, updated_at = :p2, "
     "last_error = NULL WHERE id = :p3 AND status = 'running'",
-    write, {}};
+    write,
+    {}};
 constexpr statement mark_failed_mysql{
     "update_job_status",
     "UPDATE jobs SET status = 'failed', finished_at = :p1, updated_at = :p2, "
     "last_error = COALESCE(:p3, last_error) WHERE id = :p4 AND status IN ('pending', 'running')",
-    write, {}};
+    write,
+    {}};
 constexpr statement mark_pending_mysql{
     "update_job_status",
     "UPDATE jobs SET status = 'pending', updated_at = :p1, last_error = COALESCE(:p2, last_error), "
     "worker_id = NULL, started_at = NULL, finished_at = NULL "
     "WHERE id = :p3 AND status IN ('running', 'failed')",
-    write, {}};
+    write,
+    {}};
 constexpr statement finish_succeeded_mysql{
     "finish_job",
     "UPDATE jobs SET status = 'succeeded', finished_at = :p1, updated_at = :p2, "
     "last_error = :p3" REPOKIT_CLAIM_GUARD,
-    write, {}};
+    write,
+    {}};
 constexpr statement finish_failed_mysql{
     "finish_job",
     "UPDATE jobs SET status = 'failed', finished_at = :p1, updated_at = :p2, "
     "last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD,
-    write, {}};
+    write,
+    {}};
 constexpr statement finish_released_mysql{
     "finish_job",
     "UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, finished_at = :p1, "
     "updated_at = :p2, last_error = COALESCE(:p3, last_error)" REPOKIT_CLAIM_GUARD,
-    write, {}};
+    write,
+    {}};
 
 // The four status slots of an IN list; a shorter list repeats its first status.
 std::array<param, 4> status_slots(std::span<const job_status> statuses) {
@@ -265,9 +278,9 @@ result<std::optional<row>> guarded_update(UnitOfWork& unit, const statement& ret
 result<Job> to_job(const row& r) {
   auto status = parse_job_status(r.text(3));
   if (!status) {
-    return failure(errc::database, "job " + std::to_string(r.integer(0)) +
-                                       " has a status repokit does not know: " +
-                                       status.error().message);
+    return failure(errc::database,
+                   "job " + std::to_string(r.integer(0)) +
+                       " has a status repokit does not know: " + status.error().message);
   }
   return Job{r.integer(0),
              r.text(1),
@@ -292,9 +305,9 @@ result<void> check_job_key(std::string_view job_type, std::string_view target_id
 // A job_status cast from an integer that names no status.
 result<void> check_status(job_status status) {
   if (status >= job_status::pending && status <= job_status::failed) return success();
-  return failure(errc::invalid_argument,
-                 "unknown job status value " + std::to_string(static_cast<int>(status)) +
-                     "; expected pending, running, succeeded or failed");
+  return failure(errc::invalid_argument, "unknown job status value " +
+                                             std::to_string(static_cast<int>(status)) +
+                                             "; expected pending, running, succeeded or failed");
 }
 
 result<void> check_job_id(std::int64_t id) {
@@ -368,9 +381,9 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
   // twice without another worker finishing two jobs of one target in between.
   for (int round = 0; round < 3; ++round) {
     const std::int64_t now = detail::to_millis(detail::now());
-    const std::array<param, 11> insert{job_type,   target_id,  parameters, now,        now,
-                                       job_type,   target_id,  checked[0], checked[1], checked[2],
-                                       checked[3]};
+    const std::array<param, 11> insert{job_type,   target_id,  parameters, now,
+                                       now,        job_type,   target_id,  checked[0],
+                                       checked[1], checked[2], checked[3]};
     const std::array<param, 6> lookup{job_type,    target_id,   answered[0],
                                       answered[1], answered[2], answered[3]};
     std::optional<row> created;
@@ -413,9 +426,9 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
       return created_or_existing<Job>{std::move(job), false};
     }
   }
-  error changing = make_error(errc::transient, "the existing job of " + std::string(job_type) +
-                                                  "/" + std::string(target_id) +
-                                                  " kept changing status");
+  error changing =
+      make_error(errc::transient, "the existing job of " + std::string(job_type) + "/" +
+                                      std::string(target_id) + " kept changing status");
   changing.retry = retry_class::retry_transaction;  // a fresh unit will see where it settled
   changing.operation = "create_if_not_exists";
   return failure(std::move(changing));
@@ -438,8 +451,7 @@ result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
     return std::optional<Job>{std::move(job)};
   }
   const std::array<param, 4> params{worker_id, now, now, job_type};
-  const statement& claim =
-      unit_->kind() == dialect::postgresql ? claim_postgresql : claim_sqlite;
+  const statement& claim = unit_->kind() == dialect::postgresql ? claim_postgresql : claim_sqlite;
   REPOKIT_TRY(auto claimed, unit_->query_one(claim, params));
   if (!claimed) return std::optional<Job>{};
   REPOKIT_TRY(auto job, to_job(*claimed));
@@ -472,10 +484,8 @@ result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
   }
   const std::int64_t now = detail::to_millis(detail::now());
   const std::string_view worker = claimed.worker_id ? std::string_view(*claimed.worker_id) : "";
-  const std::array<param, 6> params{now,        now,
-                                    error ? param{*error} : param{nullptr},
-                                    claimed.id, claimed.attempts,
-                                    worker};
+  const std::array<param, 6> params{
+      now, now, error ? param{*error} : param{nullptr}, claimed.id, claimed.attempts, worker};
   REPOKIT_TRY(auto finished, guarded_update(*unit_, *finish, *finish_mysql, params, claimed.id));
   if (finished) return to_job(*finished);
 
@@ -501,9 +511,9 @@ result<reconcile_report> JobRepository::reconcile_stale(std::chrono::millisecond
   const std::int64_t now_ms = detail::to_millis(now);
   const std::int64_t cutoff = detail::to_millis(now - older_than);
   reconcile_report report;
-  const std::array<param, 5> exhausted{now_ms, now_ms,
-                                       std::string_view("stale: its worker stopped, no attempts left"),
-                                       cutoff, max_attempts};
+  const std::array<param, 5> exhausted{
+      now_ms, now_ms, std::string_view("stale: its worker stopped, no attempts left"), cutoff,
+      max_attempts};
   REPOKIT_TRY(report.failed, unit_->execute(fail_exhausted_stale, exhausted));
   const std::array<param, 3> stale{now_ms, std::string_view("stale: its worker stopped"), cutoff};
   REPOKIT_TRY(report.requeued, unit_->execute(requeue_stale, stale));
@@ -542,9 +552,9 @@ result<Job> JobRepository::update_job_status(std::int64_t id, job_status status,
 
   // Nothing matched: say whether the job is missing or in a state that forbids the move.
   REPOKIT_TRY(auto current, get_job(id));
-  return failure(errc::invalid_state,
-                 "job " + std::to_string(id) + " is " + std::string(to_string(current.status)) +
-                     " and cannot move to " + std::string(to_string(status)));
+  return failure(errc::invalid_state, "job " + std::to_string(id) + " is " +
+                                          std::string(to_string(current.status)) +
+                                          " and cannot move to " + std::string(to_string(status)));
 }
 
 }  // namespace repokit

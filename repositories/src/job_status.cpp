@@ -39,13 +39,12 @@ std::string_view to_string(job_status status) noexcept {
 }
 
 result<job_status> parse_job_status(std::string_view text) {
-  for (const job_status status : {job_status::pending, job_status::running, job_status::succeeded,
-                                  job_status::failed}) {
+  for (const job_status status :
+       {job_status::pending, job_status::running, job_status::succeeded, job_status::failed}) {
     if (text == to_string(status)) return status;
   }
-  return failure(errc::invalid_argument,
-                 "unknown job status '" + printable_excerpt(text) +
-                     "'; expected pending, running, succeeded or failed");
+  return failure(errc::invalid_argument, "unknown job status '" + printable_excerpt(text) +
+                                             "'; expected pending, running, succeeded or failed");
 }
 
 bool is_allowed_transition(job_status from, job_status to) noexcept {

@@ -23,9 +23,8 @@ inline timestamp from_millis(std::int64_t ms) { return timestamp{std::chrono::mi
 
 inline result<void> check_page(std::size_t limit, std::size_t offset) {
   if (limit == 0 || limit > max_page) {
-    return failure(errc::invalid_argument,
-                   "limit must be from 1 to " + std::to_string(max_page) + ", got " +
-                       std::to_string(limit));
+    return failure(errc::invalid_argument, "limit must be from 1 to " + std::to_string(max_page) +
+                                               ", got " + std::to_string(limit));
   }
   // Databases take a signed 64-bit OFFSET: a larger one would wrap around to a negative number.
   if (offset > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())) {
@@ -35,7 +34,8 @@ inline result<void> check_page(std::size_t limit, std::size_t offset) {
 }
 
 inline error not_found(std::string_view what, std::string_view id) {
-  return make_error(errc::not_found, std::string(what) + " '" + std::string(id) + "' does not exist");
+  return make_error(errc::not_found,
+                    std::string(what) + " '" + std::string(id) + "' does not exist");
 }
 
 }  // namespace repokit::detail

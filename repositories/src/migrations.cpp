@@ -34,25 +34,25 @@ constexpr std::string_view create_history =
 // units that write already hold the database's write lock.
 constexpr std::string_view postgresql_migration_lock = "SELECT pg_advisory_xact_lock(7273649)";
 
-#define REPOKIT_CATALOGUE_TABLES                                                               \
-  "CREATE TABLE channels (channel_id VARCHAR(64) PRIMARY KEY, name TEXT NOT NULL, "           \
-  "created_at BIGINT NOT NULL); "                                                              \
-  "CREATE TABLE videos (video_id VARCHAR(64) PRIMARY KEY, channel_id VARCHAR(64) NOT NULL "   \
-  "REFERENCES channels (channel_id), title TEXT NOT NULL, duration_seconds BIGINT NOT NULL "  \
-  "CHECK (duration_seconds >= 0), created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL); "  \
+#define REPOKIT_CATALOGUE_TABLES                                                             \
+  "CREATE TABLE channels (channel_id VARCHAR(64) PRIMARY KEY, name TEXT NOT NULL, "          \
+  "created_at BIGINT NOT NULL); "                                                            \
+  "CREATE TABLE videos (video_id VARCHAR(64) PRIMARY KEY, channel_id VARCHAR(64) NOT NULL "  \
+  "REFERENCES channels (channel_id), title TEXT NOT NULL, duration_seconds BIGINT NOT NULL " \
+  "CHECK (duration_seconds >= 0), created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL); " \
   "CREATE INDEX videos_by_channel ON videos (channel_id, video_id); "
-#define REPOKIT_JOBS_COLUMNS                                                                     \
-  "job_type VARCHAR(64) NOT NULL, target_id VARCHAR(255) NOT NULL, "                             \
+#define REPOKIT_JOBS_COLUMNS                                                                      \
+  "job_type VARCHAR(64) NOT NULL, target_id VARCHAR(255) NOT NULL, "                              \
   "status VARCHAR(16) NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed')), " \
-  "parameters TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, "            \
-  "worker_id VARCHAR(255), created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, "            \
-  "started_at BIGINT, finished_at BIGINT); "                                                     \
+  "parameters TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, "              \
+  "worker_id VARCHAR(255), created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, "              \
+  "started_at BIGINT, finished_at BIGINT); "                                                      \
   "CREATE INDEX jobs_by_target ON jobs (job_type, target_id)"
 
 // The unique index of active jobs is what makes job creation idempotent under any concurrency.
-#define REPOKIT_ACTIVE_JOBS_INDEXES                                                 \
-  "CREATE UNIQUE INDEX jobs_one_active ON jobs (job_type, target_id) "            \
-  "WHERE status IN ('pending', 'running'); "                                       \
+#define REPOKIT_ACTIVE_JOBS_INDEXES                                    \
+  "CREATE UNIQUE INDEX jobs_one_active ON jobs (job_type, target_id) " \
+  "WHERE status IN ('pending', 'running'); "                           \
   "CREATE INDEX jobs_claim_order ON jobs (job_type, status, id)"
 
 // MySQL / MariaDB: DDL commits on its own there, so each step is written to be repeatable (IF
@@ -62,12 +62,14 @@ constexpr std::string_view postgresql_migration_lock = "SELECT pg_advisory_xact_
 #define REPOKIT_MYSQL_TABLE_OPTIONS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 constexpr std::string_view mysql_catalogue_and_jobs =
     "CREATE TABLE IF NOT EXISTS channels (channel_id VARCHAR(64) NOT NULL PRIMARY KEY, "
-    "name TEXT NOT NULL, created_at BIGINT NOT NULL)" REPOKIT_MYSQL_TABLE_OPTIONS "; "
+    "name TEXT NOT NULL, created_at BIGINT NOT NULL)" REPOKIT_MYSQL_TABLE_OPTIONS
+    "; "
     "CREATE TABLE IF NOT EXISTS videos (video_id VARCHAR(64) NOT NULL PRIMARY KEY, "
     "channel_id VARCHAR(64) NOT NULL, title TEXT NOT NULL, duration_seconds BIGINT NOT NULL "
     "CHECK (duration_seconds >= 0), created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, "
     "KEY videos_by_channel (channel_id, video_id), CONSTRAINT videos_channel FOREIGN KEY "
-    "(channel_id) REFERENCES channels (channel_id))" REPOKIT_MYSQL_TABLE_OPTIONS "; "
+    "(channel_id) REFERENCES channels (channel_id))" REPOKIT_MYSQL_TABLE_OPTIONS
+    "; "
     "CREATE TABLE IF NOT EXISTS jobs (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
     "job_type VARCHAR(64) NOT NULL, target_id VARCHAR(255) NOT NULL, status VARCHAR(16) NOT NULL "
     "CHECK (status IN ('pending', 'running', 'succeeded', 'failed')), parameters MEDIUMTEXT NOT "
@@ -82,7 +84,8 @@ constexpr std::string_view mysql_active_jobs =
 
 constexpr std::array<migration, 2> migrations{{
     {1, "catalogue and jobs tables",
-     REPOKIT_CATALOGUE_TABLES "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, " REPOKIT_JOBS_COLUMNS,
+     REPOKIT_CATALOGUE_TABLES
+     "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, " REPOKIT_JOBS_COLUMNS,
      REPOKIT_CATALOGUE_TABLES "CREATE TABLE jobs (id BIGSERIAL PRIMARY KEY, " REPOKIT_JOBS_COLUMNS,
      mysql_catalogue_and_jobs},
     {2, "one active job per type and target", REPOKIT_ACTIVE_JOBS_INDEXES,
@@ -91,26 +94,28 @@ constexpr std::array<migration, 2> migrations{{
 static_assert(migrations.back().version == latest_schema_version);
 
 constexpr std::array version_columns{column_type::integer};
-constexpr statement select_version{
-    "schema_version", "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-    statement_kind::read, version_columns};
+constexpr statement select_version{"schema_version",
+                                   "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                                   statement_kind::read, version_columns};
 constexpr statement insert_version{
     "record_migration",
     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:p1, :p2, :p3)",
-    statement_kind::write, {}};
+    statement_kind::write,
+    {}};
 // Two MySQL migrators may both get here (no transactional DDL to serialise them): the second
 // record is then a no-op.
 constexpr statement insert_version_mysql{
     "record_migration",
     "INSERT IGNORE INTO schema_migrations (version, name, applied_at) VALUES (:p1, :p2, :p3)",
-    statement_kind::write, {}};
+    statement_kind::write,
+    {}};
 
-const scope_options migration_scope{.propagate = propagation::independent,
-                                    .access = access_mode::read_write,
-                                    .name = "migrate"};
+const scope_options migration_scope{
+    .propagate = propagation::independent, .access = access_mode::read_write, .name = "migrate"};
 
 result<void> prepare_history(UnitOfWork& unit) {
-  if (unit.kind() == dialect::postgresql) REPOKIT_TRYV(unit.execute_script(postgresql_migration_lock));
+  if (unit.kind() == dialect::postgresql)
+    REPOKIT_TRYV(unit.execute_script(postgresql_migration_lock));
   return unit.execute_script(create_history);
 }
 
@@ -134,19 +139,21 @@ result<migration_report> migrate(const Database& db) {
   report.to_version = report.from_version;
   for (const migration& step : migrations) {
     if (step.version <= report.to_version) continue;
-    REPOKIT_TRY(const bool applied, run_unit(db, migration_scope, [&](UnitOfWork& unit) -> result<bool> {
-      REPOKIT_TRYV(prepare_history(unit));
-      // Another process may have applied it since we looked: decide under the lock.
-      REPOKIT_TRY(const int version, current_version(unit));
-      if (version >= step.version) return false;
-      REPOKIT_TRYV(unit.execute_script(step.for_dialect(unit.kind())));
-      const std::array<param, 3> params{std::int64_t{step.version}, step.name,
-                                        detail::to_millis(detail::now())};
-      REPOKIT_TRY(const auto recorded,
-                  unit.execute(unit.kind() == dialect::mysql ? insert_version_mysql : insert_version,
-                               params));
-      return recorded == 1;  // on MySQL a racing migrator may have recorded it first
-    }));
+    REPOKIT_TRY(
+        const bool applied, run_unit(db, migration_scope, [&](UnitOfWork& unit) -> result<bool> {
+          REPOKIT_TRYV(prepare_history(unit));
+          // Another process may have applied it since we looked: decide under the lock.
+          REPOKIT_TRY(const int version, current_version(unit));
+          if (version >= step.version) return false;
+          REPOKIT_TRYV(unit.execute_script(step.for_dialect(unit.kind())));
+          const std::array<param, 3> params{std::int64_t{step.version}, step.name,
+                                            detail::to_millis(detail::now())};
+          REPOKIT_TRY(
+              const auto recorded,
+              unit.execute(unit.kind() == dialect::mysql ? insert_version_mysql : insert_version,
+                           params));
+          return recorded == 1;  // on MySQL a racing migrator may have recorded it first
+        }));
     if (applied) report.applied.push_back(step.version);
     report.to_version = step.version;
   }

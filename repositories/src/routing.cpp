@@ -32,8 +32,7 @@ routed_units::routed_units(const database_routes& routes, const scope_options& o
   std::erase_if(units_, [&](const auto& unit) {
     return &unit->database().state() == &routes.primary().state();
   });
-  units_.push_back(std::make_unique<UnitOfWork>(routes.primary(), access,
-                                                options.statement_timeout,
+  units_.push_back(std::make_unique<UnitOfWork>(routes.primary(), access, options.statement_timeout,
                                                 options.isolation_level));
 }
 
@@ -56,7 +55,8 @@ result<void> routed_units::commit_all(root_run& run) {
     auto outcome = units_[i]->commit();
     run.learn_from(*units_[i]);
     if (outcome) {
-      committed += (committed.empty() ? "" : ", ") + std::string(routes_.name_of(units_[i]->database()));
+      committed +=
+          (committed.empty() ? "" : ", ") + std::string(routes_.name_of(units_[i]->database()));
       continue;
     }
     error failed = std::move(outcome).error();
@@ -76,8 +76,7 @@ result<void> routed_units::commit_all(root_run& run) {
   return success();
 }
 
-void routed_units::rollback_all(rollback_cause cause, const error* reason,
-                                root_run& run) noexcept {
+void routed_units::rollback_all(rollback_cause cause, const error* reason, root_run& run) noexcept {
   for (const auto& unit : units_) {
     unit->rollback(cause, reason);
     run.learn_from(*unit);

@@ -18,8 +18,7 @@ result<void> refuse_inherited_unit(std::string_view task) {
 result<std::optional<Job>> claim_for_work(const Database& db, std::string_view job_type,
                                           std::string_view worker_id, const task_options& options) {
   return run_task(
-      db, [&](Repositories& repos) { return repos.jobs.claim_next(job_type, worker_id); },
-      options);
+      db, [&](Repositories& repos) { return repos.jobs.claim_next(job_type, worker_id); }, options);
 }
 
 result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,
@@ -28,24 +27,24 @@ result<Job> record_outcome(const Database& db, const Job& claimed, std::optional
   const job_status outcome = error ? job_status::failed : job_status::succeeded;
   // Idempotent: when a connection dies during COMMIT the outcome may have landed. The retry
   // then finds the job already finished under this very claim, which is success, not a refusal.
-  return unit_of_work(
-      db,
-      scope_options{.propagate = propagation::independent,
-                    .retry = options.retry,
-                    .idempotent = true,
-                    .name = options.name,
-                    .statement_timeout = options.statement_timeout},
-      [&](Repositories& repos) -> result<Job> {
-        auto finished = error ? repos.jobs.finish_job(claimed, outcome, *error)
-                              : repos.jobs.finish_job(claimed, outcome);
-        if (finished || finished.error().kind != errc::invalid_state) return finished;
-        REPOKIT_TRY(auto current, repos.jobs.get_job(claimed.id));
-        const bool recorded_by_this_claim = current.status == outcome &&
-                                            current.attempts == claimed.attempts &&
-                                            current.worker_id == claimed.worker_id;
-        if (recorded_by_this_claim) return current;
-        return finished;
-      });
+  return unit_of_work(db,
+                      scope_options{.propagate = propagation::independent,
+                                    .retry = options.retry,
+                                    .idempotent = true,
+                                    .name = options.name,
+                                    .statement_timeout = options.statement_timeout},
+                      [&](Repositories& repos) -> result<Job> {
+                        auto finished = error ? repos.jobs.finish_job(claimed, outcome, *error)
+                                              : repos.jobs.finish_job(claimed, outcome);
+                        if (finished || finished.error().kind != errc::invalid_state)
+                          return finished;
+                        REPOKIT_TRY(auto current, repos.jobs.get_job(claimed.id));
+                        const bool recorded_by_this_claim = current.status == outcome &&
+                                                            current.attempts == claimed.attempts &&
+                                                            current.worker_id == claimed.worker_id;
+                        if (recorded_by_this_claim) return current;
+                        return finished;
+                      });
 }
 
 }  // namespace repokit::detail

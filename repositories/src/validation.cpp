@@ -44,8 +44,8 @@ result<void> check_text(std::string_view field, std::string_view value, std::siz
   const std::string name(field);
   if (value.size() > max_bytes) {
     return failure(errc::invalid_argument, name + " is " + std::to_string(value.size()) +
-                                               " bytes long; at most " +
-                                               std::to_string(max_bytes) + " are allowed");
+                                               " bytes long; at most " + std::to_string(max_bytes) +
+                                               " are allowed");
   }
   if (value.find('\0') != std::string_view::npos) {
     return failure(errc::invalid_argument, name + " contains a NUL byte, which cannot be stored");

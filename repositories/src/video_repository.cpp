@@ -10,11 +10,12 @@ using enum column_type;
 using enum statement_kind;
 
 constexpr std::array video_columns{text, text, text, integer, integer, integer};
-#define REPOKIT_VIDEO_COLUMNS "video_id, channel_id, title, duration_seconds, created_at, updated_at"
+#define REPOKIT_VIDEO_COLUMNS \
+  "video_id, channel_id, title, duration_seconds, created_at, updated_at"
 
 constexpr statement select_video{
-    "get_video_by_id",
-    "SELECT " REPOKIT_VIDEO_COLUMNS " FROM videos WHERE video_id = :p1", read, video_columns};
+    "get_video_by_id", "SELECT " REPOKIT_VIDEO_COLUMNS " FROM videos WHERE video_id = :p1", read,
+    video_columns};
 
 constexpr statement insert_video{
     "create_video",
@@ -22,11 +23,11 @@ constexpr statement insert_video{
     "VALUES (:p1, :p2, :p3, :p4, :p5, :p6) RETURNING " REPOKIT_VIDEO_COLUMNS,
     write, video_columns};
 
-constexpr statement select_by_channel{
-    "list_videos_by_channel",
-    "SELECT " REPOKIT_VIDEO_COLUMNS " FROM videos WHERE channel_id = :p1 "
-    "ORDER BY video_id LIMIT :p2 OFFSET :p3",
-    read, video_columns};
+constexpr statement select_by_channel{"list_videos_by_channel",
+                                      "SELECT " REPOKIT_VIDEO_COLUMNS
+                                      " FROM videos WHERE channel_id = :p1 "
+                                      "ORDER BY video_id LIMIT :p2 OFFSET :p3",
+                                      read, video_columns};
 
 // Empty changes are bound as NULL, and COALESCE keeps the stored value.
 constexpr statement update_video_statement{
@@ -41,13 +42,18 @@ constexpr statement update_video_mysql{
     "update_video",
     "UPDATE videos SET channel_id = COALESCE(:p1, channel_id), title = COALESCE(:p2, title), "
     "duration_seconds = COALESCE(:p3, duration_seconds), updated_at = :p4 WHERE video_id = :p5",
-    write, {}};
+    write,
+    {}};
 
 constexpr statement delete_video_statement{
     "delete_video", "DELETE FROM videos WHERE video_id = :p1", write, {}};
 
 Video to_video(const row& r) {
-  return Video{r.text(0), r.text(1), r.text(2), r.integer(3), detail::from_millis(r.integer(4)),
+  return Video{r.text(0),
+               r.text(1),
+               r.text(2),
+               r.integer(3),
+               detail::from_millis(r.integer(4)),
                detail::from_millis(r.integer(5))};
 }
 
@@ -72,8 +78,7 @@ result<Video> VideoRepository::get_video_by_id(std::string_view video_id) {
 }
 
 result<Video> VideoRepository::create_video(std::string_view video_id, std::string_view channel_id,
-                                             std::string_view title,
-                                             std::int64_t duration_seconds) {
+                                            std::string_view title, std::int64_t duration_seconds) {
   REPOKIT_TRYV(check_id("video_id", video_id));
   REPOKIT_TRYV(check_id("channel_id", channel_id));
   REPOKIT_TRYV(check_text("title", title));
@@ -106,10 +111,9 @@ result<Video> VideoRepository::update_video(std::string_view video_id,
   if (changes.duration_seconds) {
     REPOKIT_TRYV(check_non_negative("duration_seconds", *changes.duration_seconds));
   }
-  const std::array<param, 5> params{optional_param(changes.channel_id),
-                                    optional_param(changes.title),
-                                    optional_param(changes.duration_seconds),
-                                    detail::to_millis(detail::now()), video_id};
+  const std::array<param, 5> params{
+      optional_param(changes.channel_id), optional_param(changes.title),
+      optional_param(changes.duration_seconds), detail::to_millis(detail::now()), video_id};
   if (unit_->kind() == dialect::mysql) {
     // Affected rows count matched rows here (SOCI connects with CLIENT_FOUND_ROWS).
     REPOKIT_TRY(const auto matched, unit_->execute(update_video_mysql, params));

@@ -29,8 +29,7 @@ retry_class classify_mysql(int error_number) noexcept {
     case 2013:  // CR_SERVER_LOST
     case 2055:  // CR_SERVER_LOST_EXTENDED
       return retry_class::reconnect_then_retry;
-    default:
-      return retry_class::permanent;
+    default: return retry_class::permanent;
   }
 }
 

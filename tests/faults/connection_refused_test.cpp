@@ -44,10 +44,11 @@ TEST_CASE("a server that stays down past the retry deadline: one give-up, connec
           "[postgresql][refused]") {
   require_backend(dialect::postgresql);
   auto sink = std::make_shared<capture_sink>();
-  const std::string url = "postgresql://postgres:unused@127.0.0.1:" +
-                          std::to_string(closed_port()) + "/repokit_test?connect_timeout=2";
-  const db_retry budget{.max_retries = 1000, .initial_delay = seconds{0.05},
-                        .deadline = seconds{1.0}};
+  const std::string url =
+      "postgresql://postgres:unused@127.0.0.1:" + std::to_string(closed_port()) +
+      "/repokit_test?connect_timeout=2";
+  const db_retry budget{
+      .max_retries = 1000, .initial_delay = seconds{0.05}, .deadline = seconds{1.0}};
   auto opened = Database::open(url, {.retry = budget, .logger = capturing_logger(sink)});
   REQUIRE(opened);  // connections are made lazily: opening does not notice the server is down
   const Database db = std::move(opened).value();
@@ -61,15 +62,16 @@ TEST_CASE("a server that stays down past the retry deadline: one give-up, connec
                             return found.value().integer(0);
                           });
   const auto took = std::chrono::steady_clock::now() - started;
-  std::printf("refused test: %d attempts in %lld ms\n", attempts,
-              static_cast<long long>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  std::printf(
+      "refused test: %d attempts in %lld ms\n", attempts,
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
 
-  INFO("captured log:\n" << [&] {
-    std::string all;
-    for (const auto& line : sink->lines()) all += line + '\n';
-    return all;
-  }());
+  INFO("captured log:\n"
+       << [&] {
+            std::string all;
+            for (const auto& line : sink->lines()) all += line + '\n';
+            return all;
+          }());
   REQUIRE_FALSE(outcome);
   INFO("outcome: " << outcome.error().describe());
   CHECK(outcome.error().kind == errc::connection_lost);

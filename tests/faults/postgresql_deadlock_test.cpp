@@ -16,14 +16,14 @@ using namespace repokit::testing;
 
 namespace {
 
-constexpr statement bump_counter{
-    "bump_counter", "UPDATE fault_counters SET hits = hits + 1 WHERE name = :p1",
-    statement_kind::write, {}};
+constexpr statement bump_counter{"bump_counter",
+                                 "UPDATE fault_counters SET hits = hits + 1 WHERE name = :p1",
+                                 statement_kind::write,
+                                 {}};
 
 constexpr std::array hits_column{column_type::integer};
-constexpr statement counter_hits{
-    "counter_hits", "SELECT hits FROM fault_counters WHERE name = :p1", statement_kind::read,
-    hits_column};
+constexpr statement counter_hits{"counter_hits", "SELECT hits FROM fault_counters WHERE name = :p1",
+                                 statement_kind::read, hits_column};
 
 std::int64_t hits_of(const Database& db, std::string_view name) {
   return run_unit(db, scope_options{.name = "read counter"},
@@ -108,10 +108,11 @@ TEST_CASE("a deadlock aborts one unit, which runs again and both land exactly on
       ++retry_lines;
     }
   }
-  INFO("captured log:\n" << [&] {
-    std::string all;
-    for (const auto& line : sink->lines()) all += line + '\n';
-    return all;
-  }());
+  INFO("captured log:\n"
+       << [&] {
+            std::string all;
+            for (const auto& line : sink->lines()) all += line + '\n';
+            return all;
+          }());
   CHECK(retry_lines >= 1);
 }

@@ -31,12 +31,13 @@ constexpr int inserts_before_restart = 20;
 constexpr int gate_at_insert = 180;
 
 constexpr std::array integer_column{column_type::integer};
-constexpr statement insert_row{
-    "insert_restart_row", "INSERT INTO fault_restart (id, worker) VALUES (:p1, :p2)",
-    statement_kind::write, {}};
-constexpr statement find_row{
-    "find_restart_row", "SELECT COUNT(*) FROM fault_restart WHERE id = :p1", statement_kind::read,
-    integer_column};
+constexpr statement insert_row{"insert_restart_row",
+                               "INSERT INTO fault_restart (id, worker) VALUES (:p1, :p2)",
+                               statement_kind::write,
+                               {}};
+constexpr statement find_row{"find_restart_row",
+                             "SELECT COUNT(*) FROM fault_restart WHERE id = :p1",
+                             statement_kind::read, integer_column};
 constexpr statement expected_rows{
     "expected_restart_rows",
     "SELECT COUNT(*) FROM fault_restart WHERE id / 1000 < 8 AND id % 1000 < 200 AND "
@@ -107,16 +108,17 @@ TEST_CASE("a server restart under eight writing threads loses and duplicates not
         open_gate();
         // Finding and inserting only if absent may safely run twice: idempotent, so an in-doubt
         // commit of this scope is retried by repokit itself.
-        auto resolved = run_unit(db,
-                                 scope_options{.retry = patient_retry(), .idempotent = true,
-                                               .name = "resolve in-doubt insert"},
-                                 [&](UnitOfWork& unit) -> result<bool> {
-                                   const std::array<param, 1> key{id};
-                                   REPOKIT_TRY(auto found, unit.query_one(find_row, key));
-                                   if (found.value().integer(0) == 1) return true;
-                                   REPOKIT_TRYV(unit.execute(insert_row, params));
-                                   return false;
-                                 });
+        auto resolved = run_unit(
+            db,
+            scope_options{
+                .retry = patient_retry(), .idempotent = true, .name = "resolve in-doubt insert"},
+            [&](UnitOfWork& unit) -> result<bool> {
+              const std::array<param, 1> key{id};
+              REPOKIT_TRY(auto found, unit.query_one(find_row, key));
+              if (found.value().integer(0) == 1) return true;
+              REPOKIT_TRYV(unit.execute(insert_row, params));
+              return false;
+            });
         if (!resolved) {
           seen.record_failure("resolving in-doubt id " + std::to_string(id) + ": " +
                               resolved.error().describe());
@@ -127,8 +129,8 @@ TEST_CASE("a server restart under eight writing threads loses and duplicates not
         }
       } else if (inserted.error().kind == errc::integrity) {
         ++seen.integrity;
-        seen.record_failure("id " + std::to_string(id) + " inserted twice: " +
-                            inserted.error().describe());
+        seen.record_failure("id " + std::to_string(id) +
+                            " inserted twice: " + inserted.error().describe());
       } else {
         seen.record_failure("id " + std::to_string(id) + ": " + inserted.error().describe());
       }
@@ -140,7 +142,7 @@ TEST_CASE("a server restart under eight writing threads loses and duplicates not
   using clock = std::chrono::steady_clock;
   const auto started = clock::now();
   int restart_status = -1;
-  int committed_at_restart = 0;     // how far the threads had got: shows the overlap
+  int committed_at_restart = 0;  // how far the threads had got: shows the overlap
   int committed_after_restart = 0;
   int retried_during_restart = 0;
   clock::duration restart_took{};
@@ -171,10 +173,9 @@ TEST_CASE("a server restart under eight writing threads loses and duplicates not
       "retries retry_transaction %llu reconnect_then_retry %llu in_doubt %llu, give_ups %llu, "
       "in_doubt %llu, sessions opened %llu discarded %llu, rollbacks %llu\n",
       static_cast<long long>(ms(restart_took)), static_cast<long long>(ms(took)),
-      committed_at_restart, committed_after_restart, retried_during_restart,
-      seen.committed.load(), seen.in_doubt.load(), seen.in_doubt_landed.load(),
-      seen.in_doubt_lost.load(), seen.integrity.load(), seen.failed.load(),
-      seen.retried_attempts.load(),
+      committed_at_restart, committed_after_restart, retried_during_restart, seen.committed.load(),
+      seen.in_doubt.load(), seen.in_doubt_landed.load(), seen.in_doubt_lost.load(),
+      seen.integrity.load(), seen.failed.load(), seen.retried_attempts.load(),
       static_cast<unsigned long long>(counted.retries_by(retry_class::retry_transaction)),
       static_cast<unsigned long long>(counted.retries_by(retry_class::reconnect_then_retry)),
       static_cast<unsigned long long>(counted.retries_by(retry_class::in_doubt)),

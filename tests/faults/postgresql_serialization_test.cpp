@@ -22,8 +22,8 @@ constexpr statement ledger_total{
     statement_kind::read, integer_column};
 constexpr statement append_entry{
     "append_entry", "INSERT INTO fault_ledger (amount) VALUES (:p1)", statement_kind::write, {}};
-constexpr statement ledger_rows{
-    "ledger_rows", "SELECT COUNT(*) FROM fault_ledger", statement_kind::read, integer_column};
+constexpr statement ledger_rows{"ledger_rows", "SELECT COUNT(*) FROM fault_ledger",
+                                statement_kind::read, integer_column};
 
 std::int64_t single_integer(const Database& db, const statement& sql) {
   return run_unit(db, scope_options{.name = "read ledger"},
@@ -93,11 +93,12 @@ TEST_CASE("a serialization failure aborts one SERIALIZABLE unit, which runs agai
   CHECK(counted.retries_by(retry_class::retry_transaction) >= 1);
   CHECK(counted.give_ups == 0);
   CHECK(db.pool().in_use == 0);
-  INFO("captured log:\n" << [&] {
-    std::string all;
-    for (const auto& line : sink->lines()) all += line + '\n';
-    return all;
-  }());
+  INFO("captured log:\n"
+       << [&] {
+            std::string all;
+            for (const auto& line : sink->lines()) all += line + '\n';
+            return all;
+          }());
   CHECK(sink->count("could not serialize access") >= 1);
   CHECK(sink->count("(attempt 1/4)") >= 1);
 }

@@ -22,11 +22,10 @@ namespace {
 constexpr std::array integer_column{column_type::integer};
 constexpr statement insert_item{
     "insert_item", "INSERT INTO fault_items (id) VALUES (:p1)", statement_kind::write, {}};
-constexpr statement backend_pid{
-    "backend_pid", "SELECT pg_backend_pid()", statement_kind::read, integer_column};
-constexpr statement count_item{
-    "count_item", "SELECT COUNT(*) FROM fault_items WHERE id = :p1", statement_kind::read,
-    integer_column};
+constexpr statement backend_pid{"backend_pid", "SELECT pg_backend_pid()", statement_kind::read,
+                                integer_column};
+constexpr statement count_item{"count_item", "SELECT COUNT(*) FROM fault_items WHERE id = :p1",
+                               statement_kind::read, integer_column};
 // Waits up to 5 s until the backend has exited (PostgreSQL 14+), so the unit's next statement
 // surely meets a dead connection.
 constexpr statement terminate_backend{
@@ -47,8 +46,8 @@ TEST_CASE("a backend terminated mid-unit: the unit runs again on a new connectio
   const Database killer = fixture.open_another({.pool_size = 1});
 
   std::atomic<std::int64_t> victim_pid{0};
-  std::latch pid_known(1);  // the first attempt is mid-body, holding its connection
-  std::latch killed(1);     // the test has terminated that connection
+  std::latch pid_known(1);         // the first attempt is mid-body, holding its connection
+  std::latch killed(1);            // the test has terminated that connection
   std::vector<std::int64_t> pids;  // of every attempt; only the unit's thread writes it
   int attempts = 0;
   std::optional<result<std::int64_t>> outcome;
@@ -83,7 +82,8 @@ TEST_CASE("a backend terminated mid-unit: the unit runs again on a new connectio
     terminated.emplace(run_unit(killer, scope_options{.name = "terminate backend"},
                                 [&](UnitOfWork& unit) -> result<std::int64_t> {
                                   const std::array<param, 1> params{pid};
-                                  REPOKIT_TRY(auto found, unit.query_one(terminate_backend, params));
+                                  REPOKIT_TRY(auto found,
+                                              unit.query_one(terminate_backend, params));
                                   return found.value().integer(0);
                                 }));
   }
@@ -98,11 +98,12 @@ TEST_CASE("a backend terminated mid-unit: the unit runs again on a new connectio
 
   REQUIRE(outcome.has_value());
   INFO("unit: " << (*outcome ? "ok" : outcome->error().describe()));
-  INFO("captured log:\n" << [&] {
-    std::string all;
-    for (const auto& line : sink->lines()) all += line + '\n';
-    return all;
-  }());
+  INFO("captured log:\n"
+       << [&] {
+            std::string all;
+            for (const auto& line : sink->lines()) all += line + '\n';
+            return all;
+          }());
   REQUIRE(*outcome);
   CHECK(outcome->value() == 1);  // the retried unit saw its own row, once
   CHECK(attempts == 2);
@@ -164,9 +165,8 @@ TEST_CASE("after every idle pooled connection died, the next unit recovers withi
   const bool check_on_checkout = GENERATE(false, true);
   CAPTURE(check_on_checkout);
   auto sink = std::make_shared<capture_sink>();
-  test_database fixture({.pool_size = 8,
-                         .check_on_checkout = check_on_checkout,
-                         .logger = capturing_logger(sink)});
+  test_database fixture(
+      {.pool_size = 8, .check_on_checkout = check_on_checkout, .logger = capturing_logger(sink)});
   const Database& db = fixture.db();
   const Database killer = fixture.open_another({.pool_size = 1});
 
@@ -182,13 +182,13 @@ TEST_CASE("after every idle pooled connection died, the next unit recovers withi
                             return found.value().integer(0);
                           });
 
-  INFO("captured log:\n" << [&] {
-    std::string all;
-    for (const auto& line : sink->lines()) all += line + '\n';
-    return all;
-  }());
-  INFO("attempts: " << attempts << ", outcome: "
-                    << (outcome ? "ok" : outcome.error().describe()));
+  INFO("captured log:\n"
+       << [&] {
+            std::string all;
+            for (const auto& line : sink->lines()) all += line + '\n';
+            return all;
+          }());
+  INFO("attempts: " << attempts << ", outcome: " << (outcome ? "ok" : outcome.error().describe()));
   CHECK(outcome);
   CHECK(db.metrics().give_ups == 0);
   CHECK(db.pool().in_use == 0);

@@ -115,7 +115,9 @@ long long retries_of(const std::string& line) {
   return std::stoll(line);
 }
 
-bool exited_cleanly(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+bool exited_cleanly(int status) {
+  return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 std::int64_t rows_written_by(const Database& db, std::string_view writer) {
   const std::string pattern = std::string(writer) + "-%";
@@ -149,9 +151,8 @@ TEST_CASE("two processes writing one SQLite file through SQLITE_BUSY: every row 
   write_lock.emplace(db, scope_options{.propagate = propagation::independent,
                                        .access = access_mode::read_write,
                                        .name = "hold write lock"});
-  REQUIRE(write_lock->unit().query(rows_of_writer, std::array<param, 2>{
-                                                       std::string_view("none"),
-                                                       std::string_view("none")}));
+  REQUIRE(write_lock->unit().query(
+      rows_of_writer, std::array<param, 2>{std::string_view("none"), std::string_view("none")}));
 
   first.emplace(fixture.url(), "first", rows_per_writer);
   second.emplace(fixture.url(), "second", rows_per_writer);

@@ -25,17 +25,17 @@
 namespace {
 
 constexpr std::array integer_column{repokit::column_type::integer};
-constexpr repokit::statement insert_row{
-    "insert_fault_row", "INSERT INTO fault_rows (id, writer) VALUES (:p1, :p2)",
-    repokit::statement_kind::write, {}};
-constexpr repokit::statement count_all{
-    "count_fault_rows", "SELECT COUNT(*) FROM fault_rows", repokit::statement_kind::read,
-    integer_column};
+constexpr repokit::statement insert_row{"insert_fault_row",
+                                        "INSERT INTO fault_rows (id, writer) VALUES (:p1, :p2)",
+                                        repokit::statement_kind::write,
+                                        {}};
+constexpr repokit::statement count_all{"count_fault_rows", "SELECT COUNT(*) FROM fault_rows",
+                                       repokit::statement_kind::read, integer_column};
 
 int run(const std::string& url, const std::string& prefix, int count) {
   // Retry warnings would be one line per SQLITE_BUSY: only errors (a give-up) go to stderr.
-  auto logger = std::make_shared<spdlog::logger>(
-      "sqlite_writer", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("sqlite_writer",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_level(spdlog::level::err);
   auto opened = repokit::Database::open(
       url, {.busy_timeout = std::chrono::milliseconds{1},

@@ -33,17 +33,17 @@ constexpr std::array id_and_value_columns{column_type::integer, column_type::int
 // A locking read: on one node two units queue on the row lock, so the second reads the first's
 // value. (A plain read would read a snapshot, and two units of one node could both write the
 // same value + 1.) Across nodes the lock is local: certification decides.
-constexpr statement read_counter{
-    "read_counter", "SELECT value FROM counters WHERE id = :p1 FOR UPDATE",
-    statement_kind::write, integer_column};
+constexpr statement read_counter{"read_counter",
+                                 "SELECT value FROM counters WHERE id = :p1 FOR UPDATE",
+                                 statement_kind::write, integer_column};
 constexpr statement write_counter{
     "write_counter", "UPDATE counters SET value = :p1 WHERE id = :p2", statement_kind::write, {}};
-constexpr statement read_all_counters{
-    "read_all_counters", "SELECT id, value FROM counters ORDER BY id", statement_kind::read,
-    id_and_value_columns};
+constexpr statement read_all_counters{"read_all_counters",
+                                      "SELECT id, value FROM counters ORDER BY id",
+                                      statement_kind::read, id_and_value_columns};
 constexpr std::array text_column{column_type::text};
-constexpr statement node_name{
-    "node_name", "SELECT @@wsrep_node_name", statement_kind::read, text_column};
+constexpr statement node_name{"node_name", "SELECT @@wsrep_node_name", statement_kind::read,
+                              text_column};
 
 db_retry storm_retry() {
   return db_retry{.max_retries = 30, .initial_delay = seconds{0.005}, .max_delay = seconds{0.2}};
@@ -56,7 +56,7 @@ struct thread_record {
   std::string node;                                 // where this thread's connections go
   std::chrono::steady_clock::time_point began{};    // the storm as this thread saw it
   std::chrono::steady_clock::time_point ended{};
-  std::chrono::steady_clock::duration slowest{};    // the longest unit, retries included
+  std::chrono::steady_clock::duration slowest{};  // the longest unit, retries included
 };
 
 }  // namespace
@@ -79,9 +79,9 @@ TEST_CASE("a conflict storm over three nodes loses and duplicates no increment",
 
   // Each node has the five rows before any thread starts (and so has them for every session).
   auto read_counters = [&](int node) {
-    auto values = run_unit(readers[static_cast<std::size_t>(node)],
-                           scope_options{.name = "read counters"},
-                           [&](UnitOfWork& unit) { return unit.query(read_all_counters); });
+    auto values =
+        run_unit(readers[static_cast<std::size_t>(node)], scope_options{.name = "read counters"},
+                 [&](UnitOfWork& unit) { return unit.query(read_all_counters); });
     INFO("reading node " << node + 1 << ": " << (values ? "ok" : values.error().describe()));
     REQUIRE(values);
     REQUIRE(values.value().size() == static_cast<std::size_t>(row_count));
@@ -114,25 +114,23 @@ TEST_CASE("a conflict storm over three nodes loses and duplicates no increment",
     for (int unit_number = 0; clock::now() < end; ++unit_number) {
       const std::int64_t id = (thread + unit_number) % row_count;
       const auto unit_started = clock::now();
-      auto written = run_unit(db, scope_options{.name = "increment"},
-                              [&](UnitOfWork& unit) -> result<void> {
-                                ++record.attempts;
-                                const std::array<param, 1> key{id};
-                                REPOKIT_TRY(auto found, unit.query_one(read_counter, key));
-                                if (!found) {
-                                  return failure(errc::not_found,
-                                                 "counter " + std::to_string(id) + " is missing");
-                                }
-                                const std::array<param, 2> next{found->integer(0) + 1, id};
-                                REPOKIT_TRYV(unit.execute(write_counter, next));
-                                return success();
-                              });
+      auto written =
+          run_unit(db, scope_options{.name = "increment"}, [&](UnitOfWork& unit) -> result<void> {
+            ++record.attempts;
+            const std::array<param, 1> key{id};
+            REPOKIT_TRY(auto found, unit.query_one(read_counter, key));
+            if (!found) {
+              return failure(errc::not_found, "counter " + std::to_string(id) + " is missing");
+            }
+            const std::array<param, 2> next{found->integer(0) + 1, id};
+            REPOKIT_TRYV(unit.execute(write_counter, next));
+            return success();
+          });
       record.slowest = std::max(record.slowest, clock::now() - unit_started);
       if (written) {
         ++record.succeeded[static_cast<std::size_t>(id)];
       } else {
-        record.failures.push_back("row " + std::to_string(id) + ": " +
-                                  written.error().describe());
+        record.failures.push_back("row " + std::to_string(id) + ": " + written.error().describe());
       }
     }
     record.ended = clock::now();
@@ -197,14 +195,13 @@ TEST_CASE("a conflict storm over three nodes loses and duplicates no increment",
   const std::uint64_t conflicted = conflicts(nodes);
   const double elapsed = std::chrono::duration<double>(ended - began).count();
   WARN("galera storm: " << committed << " increments in " << elapsed << " s ("
-                        << static_cast<double>(committed) / elapsed << " units/s), "
-                        << conflicted << " conflicts retried (" << retries->deadlocks()
-                        << " error 1213, " << retries->lock_wait_timeouts()
-                        << " lock wait timeouts 1205; "
+                        << static_cast<double>(committed) / elapsed << " units/s), " << conflicted
+                        << " conflicts retried (" << retries->deadlocks() << " error 1213, "
+                        << retries->lock_wait_timeouts() << " lock wait timeouts 1205; "
                         << 100.0 * static_cast<double>(conflicted) /
                                static_cast<double>(std::max<std::int64_t>(attempts, 1))
                         << "% of " << attempts << " bodies run), give-ups " << give_ups
                         << ", slowest unit " << std::chrono::duration<double>(slowest).count()
-                        << " s, per row " << expected[0] << "/" << expected[1] << "/"
-                        << expected[2] << "/" << expected[3] << "/" << expected[4]);
+                        << " s, per row " << expected[0] << "/" << expected[1] << "/" << expected[2]
+                        << "/" << expected[3] << "/" << expected[4]);
 }

@@ -164,9 +164,9 @@ inline int cluster_script(const std::string& arguments) {
 }
 
 inline constexpr std::array status_columns{column_type::text, column_type::text};
-inline constexpr statement show_cluster_size{
-    "wsrep_cluster_size", "SHOW STATUS LIKE 'wsrep_cluster_size'", statement_kind::read,
-    status_columns};
+inline constexpr statement show_cluster_size{"wsrep_cluster_size",
+                                             "SHOW STATUS LIKE 'wsrep_cluster_size'",
+                                             statement_kind::read, status_columns};
 
 // Waits until node `node` sees a cluster of `size` nodes: a read-only unit that fails as a
 // transient error while the size differs, retried until the policy's deadline. Answers the last
@@ -191,8 +191,7 @@ inline result<std::int64_t> wait_for_cluster_size(int node, std::int64_t size,
                                 .on_success = scope_end::roll_back},
                   [&](UnitOfWork& unit) -> result<std::int64_t> {
                     REPOKIT_TRY(auto found, unit.query_one(show_cluster_size));
-                    const std::int64_t seen =
-                        found ? std::stoll(found->text(1)) : std::int64_t{-1};
+                    const std::int64_t seen = found ? std::stoll(found->text(1)) : std::int64_t{-1};
                     if (seen == size) return seen;
                     error waiting = make_error(errc::transient,
                                                "node " + std::to_string(node) + " sees " +

@@ -34,9 +34,9 @@ constexpr std::array count_column{column_type::integer};
 constexpr statement count_jobs_in_status{
     "count_jobs_in_status", "SELECT COUNT(*) FROM jobs WHERE job_type = :p1 AND status = :p2",
     statement_kind::read, count_column};
-constexpr statement count_jobs_of_type{
-    "count_jobs_of_type", "SELECT COUNT(*) FROM jobs WHERE job_type = :p1", statement_kind::read,
-    count_column};
+constexpr statement count_jobs_of_type{"count_jobs_of_type",
+                                       "SELECT COUNT(*) FROM jobs WHERE job_type = :p1",
+                                       statement_kind::read, count_column};
 
 db_retry race_retry() {
   return db_retry{.max_retries = 30, .initial_delay = seconds{0.005}, .max_delay = seconds{0.2}};
@@ -44,10 +44,11 @@ db_retry race_retry() {
 
 std::int64_t count_with(const Database& db, const statement& counting,
                         std::span<const param> params) {
-  return lookup(db, [&](Repositories& repos) -> result<std::int64_t> {
-           REPOKIT_TRY(auto found, repos.unit.query_one(counting, params));
-           return found.value().integer(0);
-         })
+  return lookup(db,
+                [&](Repositories& repos) -> result<std::int64_t> {
+                  REPOKIT_TRY(auto found, repos.unit.query_one(counting, params));
+                  return found.value().integer(0);
+                })
       .value();
 }
 

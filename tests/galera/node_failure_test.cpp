@@ -71,9 +71,9 @@ std::map<std::int64_t, job_row> read_jobs(const std::string& url) {
 }
 
 struct worker_record {
-  std::vector<std::int64_t> worked;        // ids handed to work()
-  std::vector<std::int64_t> finished;      // jobs whose outcome work_on_next_job recorded
-  std::map<std::string, int> errors;       // errc of failed calls -> how many
+  std::vector<std::int64_t> worked;    // ids handed to work()
+  std::vector<std::int64_t> finished;  // jobs whose outcome work_on_next_job recorded
+  std::map<std::string, int> errors;   // errc of failed calls -> how many
   std::vector<std::string> error_messages;
 };
 
@@ -116,16 +116,15 @@ TEST_CASE("killing a node while six workers drain 600 jobs loses no job and fini
 
   std::vector<std::int64_t> seeded;
   for (int first = 0; first < job_count; first += 100) {
-    auto made = job_repository(fixture.db(),
-                               [&](JobRepository& jobs) -> result<std::vector<std::int64_t>> {
-                                 std::vector<std::int64_t> ids;
-                                 for (int n = first; n < first + 100; ++n) {
-                                   REPOKIT_TRY(auto job,
-                                               jobs.create_job(job_type, "T" + std::to_string(n)));
-                                   ids.push_back(job.id);
-                                 }
-                                 return ids;
-                               });
+    auto made =
+        job_repository(fixture.db(), [&](JobRepository& jobs) -> result<std::vector<std::int64_t>> {
+          std::vector<std::int64_t> ids;
+          for (int n = first; n < first + 100; ++n) {
+            REPOKIT_TRY(auto job, jobs.create_job(job_type, "T" + std::to_string(n)));
+            ids.push_back(job.id);
+          }
+          return ids;
+        });
     INFO((made ? std::string() : made.error().describe()));
     REQUIRE(made);
     seeded.insert(seeded.end(), made.value().begin(), made.value().end());
@@ -261,7 +260,7 @@ TEST_CASE("killing a node while six workers drain 600 jobs loses no job and fini
     if (count == 0) never_worked.push_back(id);
     if (count > 1) worked_twice.push_back(id);
   }
-  CHECK(never_worked == std::vector<std::int64_t>{});  // succeeded without its work: a bug
+  CHECK(never_worked == std::vector<std::int64_t>{});         // succeeded without its work: a bug
   CHECK(runs.size() == static_cast<std::size_t>(job_count));  // no work for a job not seeded
   std::string twice;
   for (const std::int64_t id : worked_twice) twice += " " + std::to_string(id);
@@ -292,10 +291,10 @@ TEST_CASE("killing a node while six workers drain 600 jobs loses no job and fini
   CHECK(failed_for_good == 0);
   CHECK(rounds < 5);
 
-  WARN("galera node failure: " << job_count << " jobs in " << drain_seconds << " s, node "
-       << killed_node << " killed after "
-       << std::chrono::duration<double>(killed_at - started).count() << " s; first drain "
-       << done_at_first_drain << " jobs in "
+  WARN("galera node failure: "
+       << job_count << " jobs in " << drain_seconds << " s, node " << killed_node
+       << " killed after " << std::chrono::duration<double>(killed_at - started).count()
+       << " s; first drain " << done_at_first_drain << " jobs in "
        << std::chrono::duration<double>(first_drain_over - started).count()
        << " s; connections per node at start:" << spread_text << "; certification conflicts "
        << seen.retries_by(retry_class::retry_transaction) << " (" << retries->deadlocks()

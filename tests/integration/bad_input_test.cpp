@@ -82,47 +82,41 @@ TEST_CASE("bad input: malformed ids, text and numbers are refused and nothing is
   const std::string id_65(65, 'a');
 
   // Empty ids.
-  check_refused(db, "empty video id (get)", [](Repositories& r) { return r.videos.get_video_by_id(""); });
-  check_refused(db, "empty video id (create)", [](Repositories& r) {
-    return r.videos.create_video("", "ch-ok", "t", 1);
-  });
-  check_refused(db, "empty channel id of a video", [](Repositories& r) {
-    return r.videos.create_video("vid-x", "", "t", 1);
-  });
-  check_refused(db, "empty channel id (create)", [](Repositories& r) {
-    return r.channels.create_channel("", "name");
-  });
-  check_refused(db, "empty channel id (get_or_create)", [](Repositories& r) {
-    return r.channels.get_or_create_channel("", "name");
-  });
-  check_refused(db, "empty channel id (list)", [](Repositories& r) {
-    return r.videos.list_videos_by_channel("");
-  });
+  check_refused(db, "empty video id (get)",
+                [](Repositories& r) { return r.videos.get_video_by_id(""); });
+  check_refused(db, "empty video id (create)",
+                [](Repositories& r) { return r.videos.create_video("", "ch-ok", "t", 1); });
+  check_refused(db, "empty channel id of a video",
+                [](Repositories& r) { return r.videos.create_video("vid-x", "", "t", 1); });
+  check_refused(db, "empty channel id (create)",
+                [](Repositories& r) { return r.channels.create_channel("", "name"); });
+  check_refused(db, "empty channel id (get_or_create)",
+                [](Repositories& r) { return r.channels.get_or_create_channel("", "name"); });
+  check_refused(db, "empty channel id (list)",
+                [](Repositories& r) { return r.videos.list_videos_by_channel(""); });
   check_refused(db, "empty video id (update)", [](Repositories& r) {
     return r.videos.update_video("", video_changes{.title = "t"});
   });
-  check_refused(db, "empty video id (delete)", [](Repositories& r) { return r.videos.delete_video(""); });
+  check_refused(db, "empty video id (delete)",
+                [](Repositories& r) { return r.videos.delete_video(""); });
   check_refused(db, "empty job type", [](Repositories& r) { return r.jobs.create_job("", "x"); });
   check_refused(db, "empty job target", [](Repositories& r) { return r.jobs.create_job("t", ""); });
-  check_refused(db, "empty job type (exists)", [](Repositories& r) { return r.jobs.job_exists("", "x"); });
+  check_refused(db, "empty job type (exists)",
+                [](Repositories& r) { return r.jobs.job_exists("", "x"); });
 
   // 65-byte ids, one past the limit.
-  check_refused(db, "65-byte video id", [&](Repositories& r) {
-    return r.videos.create_video(id_65, "ch-ok", "t", 1);
-  });
-  check_refused(db, "65-byte channel id", [&](Repositories& r) {
-    return r.channels.create_channel(id_65, "name");
-  });
-  check_refused(db, "65-byte channel id of a video", [&](Repositories& r) {
-    return r.videos.create_video("vid-x", id_65, "t", 1);
-  });
-  check_refused(db, "65-byte channel id (get_or_create)", [&](Repositories& r) {
-    return r.channels.get_or_create_channel(id_65, "name");
-  });
-  check_refused(db, "65-byte job type", [&](Repositories& r) { return r.jobs.create_job(id_65, "x"); });
-  check_refused(db, "256-byte job target", [&](Repositories& r) {
-    return r.jobs.create_job("t", std::string(256, 't'));
-  });
+  check_refused(db, "65-byte video id",
+                [&](Repositories& r) { return r.videos.create_video(id_65, "ch-ok", "t", 1); });
+  check_refused(db, "65-byte channel id",
+                [&](Repositories& r) { return r.channels.create_channel(id_65, "name"); });
+  check_refused(db, "65-byte channel id of a video",
+                [&](Repositories& r) { return r.videos.create_video("vid-x", id_65, "t", 1); });
+  check_refused(db, "65-byte channel id (get_or_create)",
+                [&](Repositories& r) { return r.channels.get_or_create_channel(id_65, "name"); });
+  check_refused(db, "65-byte job type",
+                [&](Repositories& r) { return r.jobs.create_job(id_65, "x"); });
+  check_refused(db, "256-byte job target",
+                [&](Repositories& r) { return r.jobs.create_job("t", std::string(256, 't')); });
   check_refused(db, "65-byte video id moved to (update)", [&](Repositories& r) {
     return r.videos.update_video("vid-ok", video_changes{.channel_id = id_65});
   });
@@ -131,18 +125,15 @@ TEST_CASE("bad input: malformed ids, text and numbers are refused and nothing is
   check_refused(db, "NUL in a video id", [&](Repositories& r) {
     return r.videos.create_video(nul_inside, "ch-ok", "t", 1);
   });
-  check_refused(db, "NUL in a channel id", [&](Repositories& r) {
-    return r.channels.create_channel(nul_inside, "name");
-  });
+  check_refused(db, "NUL in a channel id",
+                [&](Repositories& r) { return r.channels.create_channel(nul_inside, "name"); });
   check_refused(db, "NUL in a title", [&](Repositories& r) {
     return r.videos.create_video("vid-x", "ch-ok", nul_inside, 1);
   });
-  check_refused(db, "NUL in a channel name", [&](Repositories& r) {
-    return r.channels.create_channel("ch-x", nul_inside);
-  });
-  check_refused(db, "NUL in job parameters", [&](Repositories& r) {
-    return r.jobs.create_job("t", "x", nul_inside);
-  });
+  check_refused(db, "NUL in a channel name",
+                [&](Repositories& r) { return r.channels.create_channel("ch-x", nul_inside); });
+  check_refused(db, "NUL in job parameters",
+                [&](Repositories& r) { return r.jobs.create_job("t", "x", nul_inside); });
   check_refused(db, "NUL in a new title (update)", [&](Repositories& r) {
     return r.videos.update_video("vid-ok", video_changes{.title = nul_inside});
   });
@@ -152,40 +143,34 @@ TEST_CASE("bad input: malformed ids, text and numbers are refused and nothing is
 
   // Invalid UTF-8, in ids and in text.
   for (const auto& [what, bytes] : invalid_utf8) {
-    check_refused(db, "video id with " + what, [&](Repositories& r) {
-      return r.videos.create_video(bytes, "ch-ok", "t", 1);
-    });
-    check_refused(db, "channel id with " + what, [&](Repositories& r) {
-      return r.channels.get_or_create_channel(bytes, "name");
-    });
+    check_refused(db, "video id with " + what,
+                  [&](Repositories& r) { return r.videos.create_video(bytes, "ch-ok", "t", 1); });
+    check_refused(db, "channel id with " + what,
+                  [&](Repositories& r) { return r.channels.get_or_create_channel(bytes, "name"); });
     check_refused(db, "title with " + what, [&](Repositories& r) {
       return r.videos.create_video("vid-x", "ch-ok", bytes, 1);
     });
     check_refused(db, "new title with " + what, [&](Repositories& r) {
       return r.videos.update_video("vid-ok", video_changes{.title = bytes});
     });
-    check_refused(db, "job target with " + what, [&](Repositories& r) {
-      return r.jobs.create_job("t", bytes);
-    });
+    check_refused(db, "job target with " + what,
+                  [&](Repositories& r) { return r.jobs.create_job("t", bytes); });
   }
 
   // Negative durations.
-  check_refused(db, "negative duration", [](Repositories& r) {
-    return r.videos.create_video("vid-x", "ch-ok", "t", -1);
-  });
+  check_refused(db, "negative duration",
+                [](Repositories& r) { return r.videos.create_video("vid-x", "ch-ok", "t", -1); });
   check_refused(db, "negative duration (update)", [](Repositories& r) {
     return r.videos.update_video("vid-ok", video_changes{.duration_seconds = -5});
   });
 
   // Job ids that cannot exist.
-  for (const job_status to : {job_status::pending, job_status::running, job_status::succeeded,
-                              job_status::failed}) {
-    check_refused(db, "job id 0 to " + std::string(to_string(to)), [&](Repositories& r) {
-      return r.jobs.update_job_status(0, to);
-    });
-    check_refused(db, "job id -1 to " + std::string(to_string(to)), [&](Repositories& r) {
-      return r.jobs.update_job_status(-1, to);
-    });
+  for (const job_status to :
+       {job_status::pending, job_status::running, job_status::succeeded, job_status::failed}) {
+    check_refused(db, "job id 0 to " + std::string(to_string(to)),
+                  [&](Repositories& r) { return r.jobs.update_job_status(0, to); });
+    check_refused(db, "job id -1 to " + std::string(to_string(to)),
+                  [&](Repositories& r) { return r.jobs.update_job_status(-1, to); });
   }
   check_refused(db, "get_job(0)", [](Repositories& r) { return r.jobs.get_job(0); });
 
@@ -350,12 +335,10 @@ TEST_CASE("bad input: an offset too large for the database is neither wrapped no
   seed_video(db, "vid-1", "ch-1");
   seed_video(db, "vid-2", "ch-1");
 
-  for (const std::size_t offset : {std::numeric_limits<std::size_t>::max(),
-                                   std::size_t{1} << 63}) {
+  for (const std::size_t offset : {std::numeric_limits<std::size_t>::max(), std::size_t{1} << 63}) {
     INFO("offset " << offset);
-    auto videos = video_repository(db, [&](VideoRepository& repo) {
-      return repo.list_videos_by_channel("ch-1", 10, offset);
-    });
+    auto videos = video_repository(
+        db, [&](VideoRepository& repo) { return repo.list_videos_by_channel("ch-1", 10, offset); });
     INFO("videos: " << describe(videos) << ", " << (videos ? videos.value().size() : 0) << " rows");
     CHECK((kind_of(videos) == errc::invalid_argument || (videos && videos.value().empty())));
 
@@ -367,9 +350,8 @@ TEST_CASE("bad input: an offset too large for the database is neither wrapped no
   }
   // The largest offset the database can take is fine: an empty page.
   const auto largest = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  auto last = video_repository(db, [&](VideoRepository& repo) {
-    return repo.list_videos_by_channel("ch-1", 10, largest);
-  });
+  auto last = video_repository(
+      db, [&](VideoRepository& repo) { return repo.list_videos_by_channel("ch-1", 10, largest); });
   INFO(describe(last));
   REQUIRE(last);
   CHECK(last.value().empty());

@@ -25,9 +25,8 @@ result<std::vector<Channel>> list_page(const Database& db, std::size_t limit, st
 
 result<created_or_existing<Channel>> get_or_create(const Database& db, const std::string& id,
                                                    const std::string& name) {
-  return channel_repository(db, [&](ChannelRepository& channels) {
-    return channels.get_or_create_channel(id, name);
-  });
+  return channel_repository(
+      db, [&](ChannelRepository& channels) { return channels.get_or_create_channel(id, name); });
 }
 
 }  // namespace
@@ -37,8 +36,9 @@ TEST_CASE("channels: a created channel reads back with every field", "[contract]
   const Database& db = fixture.db();
 
   const timestamp before = clock_now();
-  auto created = channel_repository(
-      db, [](ChannelRepository& channels) { return channels.create_channel("ch-1", "Channel One"); });
+  auto created = channel_repository(db, [](ChannelRepository& channels) {
+    return channels.create_channel("ch-1", "Channel One");
+  });
   const timestamp after = clock_now();
   INFO(describe(created));
   REQUIRE(created);
@@ -103,8 +103,8 @@ TEST_CASE("channels: get_or_create_channel inside one unit sees the unit's own i
           "[contract][channels]") {
   test_database fixture;
   const Database& db = fixture.db();
-  auto both = channel_repository(
-      db, [](ChannelRepository& channels) -> result<std::pair<bool, bool>> {
+  auto both =
+      channel_repository(db, [](ChannelRepository& channels) -> result<std::pair<bool, bool>> {
         REPOKIT_TRY(auto first, channels.get_or_create_channel("ch-same-unit", "one"));
         REPOKIT_TRY(auto second, channels.get_or_create_channel("ch-same-unit", "two"));
         if (second.record.name != "one") {

@@ -24,17 +24,17 @@ inline timestamp clock_now() {
 
 inline Channel seed_channel(const Database& db, const std::string& id,
                             const std::string& name = "a channel") {
-  return channel_repository(db, [&](ChannelRepository& channels) {
-           return channels.create_channel(id, name);
-         })
+  return channel_repository(
+             db, [&](ChannelRepository& channels) { return channels.create_channel(id, name); })
       .value();
 }
 
 inline Video seed_video(const Database& db, const std::string& id, const std::string& channel_id,
                         const std::string& title = "a video", std::int64_t duration = 60) {
-  return video_repository(db, [&](VideoRepository& videos) {
-           return videos.create_video(id, channel_id, title, duration);
-         })
+  return video_repository(db,
+                          [&](VideoRepository& videos) {
+                            return videos.create_video(id, channel_id, title, duration);
+                          })
       .value();
 }
 

@@ -13,7 +13,8 @@ using namespace repokit::contract;
 TEST_CASE("serializable read-then-write units lose no update", "[contract][isolation]") {
   testing::test_database fixture(
       {.pool_size = 8,
-       .retry = db_retry{.max_retries = 50, .initial_delay = seconds{0.001}, .max_delay = seconds{0.05}}});
+       .retry = db_retry{
+           .max_retries = 50, .initial_delay = seconds{0.001}, .max_delay = seconds{0.05}}});
   const Database& db = fixture.db();
   seed_channel(db, "CH1");
   seed_video(db, "V1", "CH1", "counter", 0);

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <memory>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -46,8 +46,8 @@ TEST_CASE("migrations: a fresh database is migrated from 0 to the latest version
   CHECK(seed_video(db, "vid-1", "ch-1").channel_id == "ch-1");
   // Migration 2's unique index of active jobs is in place.
   REQUIRE(job_repository(db, [](JobRepository& jobs) { return jobs.create_job("t", "x"); }));
-  CHECK(kind_of(job_repository(db, [](JobRepository& jobs) { return jobs.create_job("t", "x"); })) ==
-        errc::integrity);
+  CHECK(kind_of(job_repository(
+            db, [](JobRepository& jobs) { return jobs.create_job("t", "x"); })) == errc::integrity);
 }
 
 TEST_CASE("migrations: migrating again applies nothing and keeps the data",
@@ -91,17 +91,16 @@ TEST_CASE("migrations: concurrent migrate() calls on separate handles apply each
     test_database fixture({}, /*migrated=*/false);
     std::vector<Database> databases;
     for (int k = 0; k < handles; ++k) {
-      databases.push_back(fixture.open_another(
-          {.pool_size = 2,
-           .busy_timeout = std::chrono::milliseconds{0},
-           .retry = {.max_retries = 10'000,
-                     .initial_delay = repokit::seconds{0.0002},
-                     .max_delay = repokit::seconds{0.001}},
-           .logger = quiet}));  // one warning per retry otherwise
+      databases.push_back(
+          fixture.open_another({.pool_size = 2,
+                                .busy_timeout = std::chrono::milliseconds{0},
+                                .retry = {.max_retries = 10'000,
+                                          .initial_delay = repokit::seconds{0.0002},
+                                          .max_delay = repokit::seconds{0.001}},
+                                .logger = quiet}));  // one warning per retry otherwise
     }
 
-    std::vector<result<migration_report>> reports(handles,
-                                                  failure(errc::database, "did not run"));
+    std::vector<result<migration_report>> reports(handles, failure(errc::database, "did not run"));
     {
       std::latch start(handles);
       std::vector<std::thread> threads;

@@ -33,9 +33,8 @@ TEST_CASE("routed repositories write to their own database, one transaction on e
   CHECK(testing::count_rows(catalogue.db(), "videos") == 1);
   CHECK(testing::count_rows(jobs.db(), "jobs") == 1);
 
-  auto job = job_repository(routes, [](JobRepository& repo) {
-    return repo.job_exists("video_process", "V1");
-  });
+  auto job = job_repository(
+      routes, [](JobRepository& repo) { return repo.job_exists("video_process", "V1"); });
   REQUIRE(job);
   CHECK(job.value());
 }

@@ -14,16 +14,16 @@
 
 using namespace repokit;
 using namespace repokit::contract;
-using repokit::testing::test_database;
 using Catch::Contains;
+using repokit::testing::test_database;
 
 namespace {
 
 // Statements for raw UnitOfWork calls. Static storage: sessions cache by address.
 constexpr std::array<column_type, 1> integer_column{column_type::integer};
 constexpr statement select_one{"select_one", "SELECT 1", statement_kind::read, integer_column};
-constexpr statement delete_all_channels{"delete_all_channels", "DELETE FROM channels",
-                                        statement_kind::write, {}};
+constexpr statement delete_all_channels{
+    "delete_all_channels", "DELETE FROM channels", statement_kind::write, {}};
 
 struct table_counts {
   std::int64_t channels = 0;
@@ -116,12 +116,13 @@ TEST_CASE("unit of work: a body that throws rolls back, and the exception passes
   // A type of the caller's own comes through as itself, payload and all.
   bool caught_custom = false;
   try {
-    [[maybe_unused]] auto never = video_repository(db, [&](VideoRepository& videos) -> result<void> {
-      ChannelRepository(videos.unit()).create_channel("ch-2", "second").value();
-      custom_failure thrown("custom");
-      thrown.payload = 7;
-      throw thrown;
-    });
+    [[maybe_unused]] auto never =
+        video_repository(db, [&](VideoRepository& videos) -> result<void> {
+          ChannelRepository(videos.unit()).create_channel("ch-2", "second").value();
+          custom_failure thrown("custom");
+          thrown.payload = 7;
+          throw thrown;
+        });
   } catch (const custom_failure& e) {
     caught_custom = true;
     CHECK(e.payload == 7);
@@ -209,7 +210,7 @@ TEST_CASE("unit of work: after a failed statement the next one is not run",
   CHECK(kind_of(raw_after) == errc::session_poisoned);
   if (!read_after) CHECK_THAT(read_after.error().message, Contains("create_video"));
   CHECK(statements_after == statements_before);  // nothing reached the database
-  CHECK(poison == errc::integrity);                // the first failure is what the unit keeps
+  CHECK(poison == errc::integrity);              // the first failure is what the unit keeps
   CHECK(kind_of(outcome) == errc::session_poisoned);
   CHECK(kind_of(read_video(db, "vid-other")) == errc::not_found);
   CHECK(read_video(db, "vid-taken").value() == existing);
@@ -328,12 +329,12 @@ TEST_CASE("unit of work: an independent scope commits on its own whatever the ou
       errc independent_saw_outer = errc{0};
       auto outer = unit_of_work(db, [&](Repositories& repos) -> result<void> {
         REPOKIT_TRYV(repos.channels.create_channel("ch-outer", "outer"));
-        REPOKIT_TRYV(channel_repository(db, independent, [&](ChannelRepository& channels)
-                                                             -> result<void> {
-          independent_saw_outer = kind_of(channels.get_channel_by_id("ch-outer"));
-          REPOKIT_TRYV(channels.create_channel("ch-independent", "independent"));
-          return success();
-        }));
+        REPOKIT_TRYV(
+            channel_repository(db, independent, [&](ChannelRepository& channels) -> result<void> {
+              independent_saw_outer = kind_of(channels.get_channel_by_id("ch-outer"));
+              REPOKIT_TRYV(channels.create_channel("ch-independent", "independent"));
+              return success();
+            }));
         return failure(errc::invalid_state, "the outer fails afterwards");
       });
       INFO(describe(outer));
@@ -520,12 +521,11 @@ TEST_CASE("unit of work: a read-only unit reads, and refuses a write with misuse
   CHECK(seen == "read only");
   CHECK(kind_of(outcome) == errc::misuse);
 
-  auto script = run_unit(db, read_only, [](UnitOfWork& unit) {
-    return unit.execute_script("DELETE FROM channels");
-  });
+  auto script = run_unit(
+      db, read_only, [](UnitOfWork& unit) { return unit.execute_script("DELETE FROM channels"); });
   CHECK(kind_of(script) == errc::misuse);
-  auto job = job_repository(db, read_only,
-                            [](JobRepository& jobs) { return jobs.create_job("t", "x"); });
+  auto job =
+      job_repository(db, read_only, [](JobRepository& jobs) { return jobs.create_job("t", "x"); });
   CHECK(kind_of(job) == errc::misuse);
   CHECK(counts(db) == table_counts{1, 0, 0});
 }

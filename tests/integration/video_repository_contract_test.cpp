@@ -26,8 +26,8 @@ result<std::vector<Video>> list_page(const Database& db, const std::string& chan
 }
 
 result<Video> change(const Database& db, const std::string& id, const video_changes& changes) {
-  return video_repository(db,
-                          [&](VideoRepository& videos) { return videos.update_video(id, changes); });
+  return video_repository(
+      db, [&](VideoRepository& videos) { return videos.update_video(id, changes); });
 }
 
 }  // namespace
@@ -71,8 +71,9 @@ TEST_CASE("videos: getting a missing video is not_found", "[contract][videos]") 
   CHECK(kind_of(missing) == errc::not_found);
 }
 
-TEST_CASE("videos: a duplicate id is an integrity error, returned by the scope, and changes nothing",
-          "[contract][videos]") {
+TEST_CASE(
+    "videos: a duplicate id is an integrity error, returned by the scope, and changes nothing",
+    "[contract][videos]") {
   test_database fixture;
   const Database& db = fixture.db();
   seed_channel(db, "ch-1");

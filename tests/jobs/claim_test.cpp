@@ -24,13 +24,14 @@ constexpr statement workers_of_jobs{
 
 // Every job of `job_type` and the worker recorded on it.
 std::map<std::int64_t, std::string> workers_by_job(const Database& db, std::string_view job_type) {
-  return lookup(db, [&](Repositories& repos) -> result<std::map<std::int64_t, std::string>> {
-           const std::array<param, 1> params{job_type};
-           REPOKIT_TRY(auto rows, repos.unit.query(workers_of_jobs, params));
-           std::map<std::int64_t, std::string> found;
-           for (const row& r : rows) found.emplace(r.integer(0), r.text(1));
-           return found;
-         })
+  return lookup(db,
+                [&](Repositories& repos) -> result<std::map<std::int64_t, std::string>> {
+                  const std::array<param, 1> params{job_type};
+                  REPOKIT_TRY(auto rows, repos.unit.query(workers_of_jobs, params));
+                  std::map<std::int64_t, std::string> found;
+                  for (const row& r : rows) found.emplace(r.integer(0), r.text(1));
+                  return found;
+                })
       .value();
 }
 
@@ -38,7 +39,7 @@ struct thread_record {
   std::vector<std::int64_t> worked;  // ids handed to work()
   std::vector<Job> finished;         // what work_on_next_job answered
   std::vector<std::string> failures;
-  int work_inside_a_unit = 0;        // work() called while this thread had a unit open
+  int work_inside_a_unit = 0;  // work() called while this thread had a unit open
 };
 
 }  // namespace
@@ -90,8 +91,8 @@ TEST_CASE("four threads claiming 2000 jobs process each exactly once", "[claim]"
       if (job.status != job_status::succeeded || job.attempts != 1 ||
           job.worker_id != "worker-" + std::to_string(t)) {
         FAIL_CHECK("job " << job.id << " finished by thread " << t << " as "
-                          << to_string(job.status) << ", attempts " << job.attempts
-                          << ", worker " << job.worker_id.value_or("(none)"));
+                          << to_string(job.status) << ", attempts " << job.attempts << ", worker "
+                          << job.worker_id.value_or("(none)"));
       }
     }
   }
@@ -106,11 +107,10 @@ TEST_CASE("four threads claiming 2000 jobs process each exactly once", "[claim]"
   CHECK(count_with(db, count_finished_once, type_param) == job_count);
   CHECK(db.pool().in_use == 0);
   CHECK(db.metrics().give_ups == 0);
-  WARN("claim threads: jobs per thread " << records[0].worked.size() << "/"
-                                         << records[1].worked.size() << "/"
-                                         << records[2].worked.size() << "/"
-                                         << records[3].worked.size() << ", retries "
-                                         << db.metrics().retries_total());
+  WARN("claim threads: jobs per thread "
+       << records[0].worked.size() << "/" << records[1].worked.size() << "/"
+       << records[2].worked.size() << "/" << records[3].worked.size() << ", retries "
+       << db.metrics().retries_total());
 }
 
 TEST_CASE("four worker processes draining 500 jobs process each exactly once", "[claim]") {
@@ -130,7 +130,8 @@ TEST_CASE("four worker processes draining 500 jobs process each exactly once", "
   for (auto& worker : workers) REQUIRE(worker->read_line() == "ready");
   for (auto& worker : workers) worker->go();
 
-  std::map<std::int64_t, std::vector<std::string>> printed_by;  // job id -> processes that printed it
+  std::map<std::int64_t, std::vector<std::string>>
+      printed_by;  // job id -> processes that printed it
   std::string per_process;
   for (int p = 0; p < process_count; ++p) {
     const std::vector<std::string> lines = workers[static_cast<std::size_t>(p)]->read_lines();
@@ -151,7 +152,8 @@ TEST_CASE("four worker processes draining 500 jobs process each exactly once", "
   std::set<std::int64_t> printed_ids;
   for (const auto& [id, printers] : printed_by) {
     printed_ids.insert(id);
-    if (printers.size() != 1) FAIL_CHECK("job " << id << " processed " << printers.size() << " times");
+    if (printers.size() != 1)
+      FAIL_CHECK("job " << id << " processed " << printers.size() << " times");
   }
   CHECK(printed_ids == std::set<std::int64_t>(seeded.begin(), seeded.end()));
   const std::array<param, 1> type_param{job_type};
@@ -161,7 +163,8 @@ TEST_CASE("four worker processes draining 500 jobs process each exactly once", "
   int mismatched = 0;
   for (const auto& [id, printers] : printed_by) {
     const auto found = recorded.find(id);
-    if (found == recorded.end() || printers.empty() || found->second != printers.front()) ++mismatched;
+    if (found == recorded.end() || printers.empty() || found->second != printers.front())
+      ++mismatched;
   }
   CHECK(mismatched == 0);
   WARN("claim processes: jobs per process " << per_process);

@@ -23,9 +23,9 @@ constexpr std::array<job_status, 3> active_or_succeeded{job_status::pending, job
                                                         job_status::succeeded};
 constexpr std::array<job_status, 1> only_succeeded{job_status::succeeded};
 
-result<created_or_existing<Job>> create(const Database& db, std::string_view job_type,
-                                        std::string_view target,
-                                        std::span<const job_status> statuses = active_job_statuses) {
+result<created_or_existing<Job>> create(
+    const Database& db, std::string_view job_type, std::string_view target,
+    std::span<const job_status> statuses = active_job_statuses) {
   return job_repository(db, [&](JobRepository& jobs) {
     return jobs.create_if_not_exists(job_type, target, "{\"k\":1}", statuses);
   });
@@ -33,17 +33,16 @@ result<created_or_existing<Job>> create(const Database& db, std::string_view job
 
 bool exists(const Database& db, std::string_view job_type, std::string_view target,
             std::span<const job_status> statuses = active_job_statuses) {
-  return lookup(db, [&](Repositories& repos) {
-           return repos.jobs.job_exists(job_type, target, statuses);
-         })
+  return lookup(
+             db,
+             [&](Repositories& repos) { return repos.jobs.job_exists(job_type, target, statuses); })
       .value();
 }
 
 // Claims the next job of `job_type` and records `outcome` for it; answers the finished job.
 Job run_to(const Database& db, std::string_view job_type, job_status outcome) {
-  auto claimed = run_task(db, [&](Repositories& repos) {
-    return repos.jobs.claim_next(job_type, "test-worker");
-  });
+  auto claimed = run_task(
+      db, [&](Repositories& repos) { return repos.jobs.claim_next(job_type, "test-worker"); });
   INFO(describe(claimed));
   REQUIRE(claimed);
   REQUIRE(claimed.value());
@@ -98,7 +97,8 @@ TEST_CASE("create_if_not_exists with the default statuses: one job while active,
   CHECK(second.value().record == first.value().record);
 
   // Running is active too.
-  auto claimed = run_task(db, [&](Repositories& repos) { return repos.jobs.claim_next(type, "w"); });
+  auto claimed =
+      run_task(db, [&](Repositories& repos) { return repos.jobs.claim_next(type, "w"); });
   REQUIRE(claimed);
   REQUIRE(claimed.value());
   auto while_running = create(db, type, "V1");
@@ -196,8 +196,7 @@ TEST_CASE("create_if_not_exists never makes a second active job, whatever status
   CHECK_FALSE(exists(db, type, "V1", only_succeeded));
 }
 
-TEST_CASE("create_if_not_exists with succeeded among the statuses, raced by threads",
-          "[create]") {
+TEST_CASE("create_if_not_exists with succeeded among the statuses, raced by threads", "[create]") {
   constexpr int thread_count = 8;
   constexpr int targets = 10;
   constexpr int calls_per_target = 10;  // per thread
@@ -262,7 +261,8 @@ TEST_CASE("create_if_not_exists never creates while the job it would answer with
 
   auto made = create(db, type, "V1");
   REQUIRE(made);
-  auto claimed = run_task(db, [&](Repositories& repos) { return repos.jobs.claim_next(type, "w"); });
+  auto claimed =
+      run_task(db, [&](Repositories& repos) { return repos.jobs.claim_next(type, "w"); });
   REQUIRE(claimed);
   REQUIRE(claimed.value());
   const Job running = *claimed.value();

@@ -43,9 +43,9 @@ inline constexpr std::array count_column{column_type::integer};
 inline constexpr statement count_jobs_in_status{
     "count_jobs_in_status", "SELECT COUNT(*) FROM jobs WHERE job_type = :p1 AND status = :p2",
     statement_kind::read, count_column};
-inline constexpr statement count_jobs_of_type{
-    "count_jobs_of_type", "SELECT COUNT(*) FROM jobs WHERE job_type = :p1", statement_kind::read,
-    count_column};
+inline constexpr statement count_jobs_of_type{"count_jobs_of_type",
+                                              "SELECT COUNT(*) FROM jobs WHERE job_type = :p1",
+                                              statement_kind::read, count_column};
 inline constexpr statement count_finished_once{
     "count_finished_once",
     "SELECT COUNT(*) FROM jobs WHERE job_type = :p1 AND status = 'succeeded' AND attempts = 1 "
@@ -54,10 +54,11 @@ inline constexpr statement count_finished_once{
 
 inline std::int64_t count_with(const Database& db, const statement& counting,
                                std::span<const param> params) {
-  return lookup(db, [&](Repositories& repos) -> result<std::int64_t> {
-           REPOKIT_TRY(auto found, repos.unit.query_one(counting, params));
-           return found.value().integer(0);
-         })
+  return lookup(db,
+                [&](Repositories& repos) -> result<std::int64_t> {
+                  REPOKIT_TRY(auto found, repos.unit.query_one(counting, params));
+                  return found.value().integer(0);
+                })
       .value();
 }
 
@@ -76,18 +77,19 @@ inline result<Job> read_job(const Database& db, std::int64_t id) {
 }
 
 // `count` pending jobs of `job_type` with targets T0, T1, ...: `batch` per unit of work.
-inline std::vector<std::int64_t> seed_jobs(const Database& db, std::string_view job_type,
-                                           int count, int batch = 100) {
+inline std::vector<std::int64_t> seed_jobs(const Database& db, std::string_view job_type, int count,
+                                           int batch = 100) {
   std::vector<std::int64_t> ids;
   for (int first = 0; first < count; first += batch) {
-    auto created = job_repository(db, [&](JobRepository& jobs) -> result<std::vector<std::int64_t>> {
-      std::vector<std::int64_t> made;
-      for (int n = first; n < std::min(count, first + batch); ++n) {
-        REPOKIT_TRY(auto job, jobs.create_job(job_type, "T" + std::to_string(n)));
-        made.push_back(job.id);
-      }
-      return made;
-    });
+    auto created =
+        job_repository(db, [&](JobRepository& jobs) -> result<std::vector<std::int64_t>> {
+          std::vector<std::int64_t> made;
+          for (int n = first; n < std::min(count, first + batch); ++n) {
+            REPOKIT_TRY(auto job, jobs.create_job(job_type, "T" + std::to_string(n)));
+            made.push_back(job.id);
+          }
+          return made;
+        });
     INFO(describe(created));
     REQUIRE(created);
     ids.insert(ids.end(), created.value().begin(), created.value().end());

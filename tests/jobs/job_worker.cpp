@@ -51,12 +51,12 @@ Database open_or_exit(const std::string& url, std::size_t pool_size) {
   auto logger = std::make_shared<spdlog::logger>("job_worker",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_level(spdlog::level::err);
-  auto opened = Database::open(
-      url, {.pool_size = pool_size,
-            .retry = repokit::db_retry{.max_retries = 20,
-                                       .initial_delay = repokit::seconds{0.01},
-                                       .max_delay = repokit::seconds{0.2}},
-            .logger = logger});
+  auto opened =
+      Database::open(url, {.pool_size = pool_size,
+                           .retry = repokit::db_retry{.max_retries = 20,
+                                                      .initial_delay = repokit::seconds{0.01},
+                                                      .max_delay = repokit::seconds{0.2}},
+                           .logger = logger});
   if (!opened) {
     std::cerr << "job_worker: cannot open the database: " << opened.error().describe() << '\n';
     std::exit(1);
@@ -175,9 +175,8 @@ int drain(const std::string& url, const std::string& job_type, const std::string
 int claim_and_hang(const std::string& url, const std::string& job_type,
                    const std::string& worker_id) {
   const Database db = open_or_exit(url, 1);
-  auto claimed = repokit::run_task(db, [&](repokit::Repositories& repos) {
-    return repos.jobs.claim_next(job_type, worker_id);
-  });
+  auto claimed = repokit::run_task(
+      db, [&](repokit::Repositories& repos) { return repos.jobs.claim_next(job_type, worker_id); });
   if (!claimed) {
     std::cerr << "job_worker: claim_next: " << claimed.error().describe() << '\n';
     return 1;

@@ -162,7 +162,8 @@ TEST_CASE("a superseded claim cannot finish a job that was claimed again", "[cla
   CHECK(second.id == id);
   CHECK(second.attempts == 2);
 
-  for (const job_status outcome : {job_status::succeeded, job_status::failed, job_status::pending}) {
+  for (const job_status outcome :
+       {job_status::succeeded, job_status::failed, job_status::pending}) {
     auto refused = run_task(db, [&](Repositories& repos) {
       return repos.jobs.finish_job(first, outcome, "outcome of the superseded claim");
     });

@@ -38,8 +38,7 @@ std::map<std::string, long long> parse_counts(const std::vector<std::string>& li
 
 }  // namespace
 
-TEST_CASE("create_if_not_exists raced by two processes creates each job exactly once",
-          "[race]") {
+TEST_CASE("create_if_not_exists raced by two processes creates each job exactly once", "[race]") {
   test_database fixture;
   const Database& db = fixture.db();
 

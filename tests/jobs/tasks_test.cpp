@@ -24,10 +24,10 @@ struct task_exploded : std::runtime_error {
 constexpr std::array one_integer{column_type::integer};
 
 // Statements that run far longer than any limit below: seconds on PostgreSQL, minutes on SQLite.
-constexpr statement sleep_postgresql{
-    "sleep_5s", "SELECT 1 FROM (SELECT pg_sleep(5)) AS s", statement_kind::read, one_integer};
+constexpr statement sleep_postgresql{"sleep_5s", "SELECT 1 FROM (SELECT pg_sleep(5)) AS s",
+                                     statement_kind::read, one_integer};
 constexpr statement sleep_mysql{"slow_statement", "SELECT SLEEP(5)", statement_kind::read,
-                                 one_integer};
+                                one_integer};
 constexpr statement count_to_a_billion{
     "count_to_a_billion",
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) "
@@ -35,15 +35,15 @@ constexpr statement count_to_a_billion{
     statement_kind::read, one_integer};
 // Longer than the limit the timed task had, shorter than any test should wait.
 constexpr statement sleep_300ms_postgresql{
-    "sleep_300ms", "SELECT 1 FROM (SELECT pg_sleep(0.3)) AS s", statement_kind::read,
-    one_integer};
+    "sleep_300ms", "SELECT 1 FROM (SELECT pg_sleep(0.3)) AS s", statement_kind::read, one_integer};
 
 // A write that declares itself a read, so that nothing but the scope's end can keep it out.
 constexpr statement insert_declared_as_read{
     "insert_declared_as_read",
     "INSERT INTO jobs (job_type, target_id, status, parameters, attempts, created_at, updated_at) "
     "VALUES ('task_jobs', 'sneaked-in', 'pending', '{}', 0, 0, 0)",
-    statement_kind::read, {}};
+    statement_kind::read,
+    {}};
 
 result<std::int64_t> first_integer(UnitOfWork& unit, const statement& sql) {
   REPOKIT_TRY(auto found, unit.query_one(sql));
@@ -119,7 +119,9 @@ TEST_CASE("a task whose body throws rolls back, passes the exception on and free
   CHECK(runs == 1);  // not retried: only db_error is classified
   CHECK(count_jobs(db, job_type) == 0);
   CHECK(db.pool().in_use == 0);
-  CHECK(after.rollbacks_by(rollback_cause::exception) - before.rollbacks_by(rollback_cause::exception) == 1);
+  CHECK(after.rollbacks_by(rollback_cause::exception) -
+            before.rollbacks_by(rollback_cause::exception) ==
+        1);
   CHECK(after.commits - before.commits == 0);
 }
 
@@ -151,9 +153,8 @@ TEST_CASE("a task past its statement timeout fails with errc::timeout; the next 
 
   if (postgresql) {
     // The limit belonged to the timed task, not to the connection it used.
-    auto unlimited = run_task(db, [&](Repositories& repos) {
-      return first_integer(repos.unit, sleep_300ms_postgresql);
-    });
+    auto unlimited = run_task(
+        db, [&](Repositories& repos) { return first_integer(repos.unit, sleep_300ms_postgresql); });
     INFO(describe(unlimited));
     CHECK(unlimited);
     CHECK(db.pool().in_use == 0);
@@ -165,9 +166,8 @@ TEST_CASE("lookup refuses writes and never commits", "[tasks]") {
   const Database& db = fixture.db();
   const std::int64_t id = create_one(db, "existing").value().id;
 
-  auto write = lookup(db, [&](Repositories& repos) {
-    return repos.jobs.create_job(job_type, "from-lookup");
-  });
+  auto write = lookup(
+      db, [&](Repositories& repos) { return repos.jobs.create_job(job_type, "from-lookup"); });
   INFO(describe(write));
   CHECK(kind_of(write) == errc::misuse);
   CHECK(count_jobs(db, job_type) == 1);

@@ -291,8 +291,7 @@ TEST_CASE("bad input matrix: SQL injection payloads are stored verbatim, the sch
   CHECK(testing::count_rows(db, "jobs") == stored + 1);
   CHECK(testing::count_rows(db, "schema_migrations") == latest_schema_version);
   WARN("injection: " << stored << " payloads stored verbatim in 11 places each, schema of "
-                     << schema_after.size() << " lines unchanged (" << to_string(db.kind())
-                     << ")");
+                     << schema_after.size() << " lines unchanged (" << to_string(db.kind()) << ")");
 }
 
 TEST_CASE("bad input matrix: unknown job statuses are refused, never guessed",
@@ -302,8 +301,8 @@ TEST_CASE("bad input matrix: unknown job statuses are refused, never guessed",
   const fixture_data seeded = seed(db);
 
   for (const std::string& text :
-       {"PENDING"s, "Pending"s, "pending "s, " pending"s, "pending\0"s, "done"s, "cancelled"s,
-        ""s, "unknown"s, "running\n"s, "succeeded'; --"s, std::string(1000, 'p')}) {
+       {"PENDING"s, "Pending"s, "pending "s, " pending"s, "pending\0"s, "done"s, "cancelled"s, ""s,
+        "unknown"s, "running\n"s, "succeeded'; --"s, std::string(1000, 'p')}) {
     const auto parsed = parse_job_status(text);
     INFO("'" << text.substr(0, 40) << "'");
     REQUIRE_FALSE(parsed);
@@ -321,9 +320,8 @@ TEST_CASE("bad input matrix: unknown job statuses are refused, never guessed",
     INFO(describe(moved));
     CHECK(kind_of(moved) == errc::invalid_argument);
     const std::array<job_status, 1> statuses{bogus};
-    auto exists = job_repository(db, [&](JobRepository& jobs) {
-      return jobs.job_exists("transcode", "vid-ok", statuses);
-    });
+    auto exists = job_repository(
+        db, [&](JobRepository& jobs) { return jobs.job_exists("transcode", "vid-ok", statuses); });
     INFO(describe(exists));
     CHECK(kind_of(exists) == errc::invalid_argument);
     auto finished = job_repository(db, [&](JobRepository& jobs) -> result<Job> {
@@ -356,11 +354,10 @@ TEST_CASE("bad input matrix: unknown job statuses are refused, never guessed",
   static constexpr std::array<column_type, 1> id_column{column_type::integer};
   static constexpr statement odd_job{"odd_job", "SELECT id FROM jobs WHERE target_id = 'odd'",
                                      statement_kind::read, id_column};
-  const std::int64_t odd_id =
-      run_unit(db, [](UnitOfWork& unit) -> result<std::int64_t> {
-        REPOKIT_TRY(auto found, unit.query_one(odd_job));
-        return found.value().integer(0);
-      }).value();
+  const std::int64_t odd_id = run_unit(db, [](UnitOfWork& unit) -> result<std::int64_t> {
+                                REPOKIT_TRY(auto found, unit.query_one(odd_job));
+                                return found.value().integer(0);
+                              }).value();
   auto got = job_repository(db, [&](JobRepository& jobs) { return jobs.get_job(odd_id); });
   INFO(describe(got));
   REQUIRE(kind_of(got) == errc::database);
@@ -382,7 +379,9 @@ TEST_CASE("bad input matrix: negative and out-of-range numbers are refused",
 
   const std::vector<std::pair<std::string, std::function<result<void>(Repositories&)>>> calls{
       {"create_video duration -1",
-       [](Repositories& r) { return ignore_value(r.videos.create_video("v-n", "ch-ok", "t", -1)); }},
+       [](Repositories& r) {
+         return ignore_value(r.videos.create_video("v-n", "ch-ok", "t", -1));
+       }},
       {"create_video duration INT64_MIN",
        [&](Repositories& r) {
          return ignore_value(r.videos.create_video("v-n", "ch-ok", "t", lowest));
@@ -425,7 +424,8 @@ TEST_CASE("bad input matrix: negative and out-of-range numbers are refused",
        }},
       {"job_exists with no statuses",
        [](Repositories& r) {
-         return ignore_value(r.jobs.job_exists("transcode", "vid-ok", std::span<const job_status>{}));
+         return ignore_value(
+             r.jobs.job_exists("transcode", "vid-ok", std::span<const job_status>{}));
        }},
       {"create_if_not_exists with five statuses",
        [](Repositories& r) {
@@ -544,8 +544,7 @@ TEST_CASE("bad input matrix: an unreachable server or a wrong password is masked
           "[reliability][bad-input][password]") {
   const std::string secret = "Wr0ng-PW-7c1e";
   std::vector<std::pair<std::string, std::string>> urls{
-      {"connection refused",
-       "postgresql://app:" + secret + "@127.0.0.1:1/db?connect_timeout=2"},
+      {"connection refused", "postgresql://app:" + secret + "@127.0.0.1:1/db?connect_timeout=2"},
   };
   const char* server = std::getenv("REPOKIT_TEST_POSTGRES_URL");
   if (testing::backend_under_test() == dialect::postgresql && server != nullptr) {
@@ -558,9 +557,9 @@ TEST_CASE("bad input matrix: an unreachable server or a wrong password is masked
     urls.emplace_back("wrong password", base.substr(0, colon + 1) + secret + base.substr(at));
     urls.emplace_back("unknown user",
                       base.substr(0, base.find("://") + 3) + "nobody:" + secret + base.substr(at));
-    urls.emplace_back("wrong password and unknown database", base.substr(0, colon + 1) + secret + "@" +
-                                              good.hosts.front().host + ":" +
-                                              std::to_string(good.hosts.front().port) + "/nodb");
+    urls.emplace_back("wrong password and unknown database",
+                      base.substr(0, colon + 1) + secret + "@" + good.hosts.front().host + ":" +
+                          std::to_string(good.hosts.front().port) + "/nodb");
   }
   for (const auto& [what, url] : urls) {
     auto sink = std::make_shared<testing::capture_sink>();
@@ -648,9 +647,10 @@ TEST_CASE("bad input matrix: a file that is not an SQLite database is reported a
 
 // SOCI passes the path to SQLite in a double-quoted value with no escape for a '"' inside, so
 // such a name is refused (it used to open a file named a\"b.db); every other name opens itself.
-TEST_CASE("bad input matrix: an SQLite path with blanks, quotes or backslashes opens that file, "
-          "one with '\"' is refused",
-          "[reliability][bad-input][sqlite-file][bug]") {
+TEST_CASE(
+    "bad input matrix: an SQLite path with blanks, quotes or backslashes opens that file, "
+    "one with '\"' is refused",
+    "[reliability][bad-input][sqlite-file][bug]") {
   if (testing::backend_under_test() != dialect::sqlite) {
     SUCCEED("SQLite files only");  // --warn NoAssertions fails a case that asserts nothing
     return;
@@ -707,10 +707,12 @@ TEST_CASE("bad input matrix: a corrupted SQLite file gives clear errors, never a
   auto db = Database::open("sqlite:///" + path, {.wal = false, .retry = db_retry::disabled()});
   REQUIRE(db);
   const std::vector<std::pair<std::string, std::function<result<void>(Repositories&)>>> calls{
-      {"list videos", [](Repositories& r) { return ignore_value(r.videos.list_videos_by_channel("ch")); }},
+      {"list videos",
+       [](Repositories& r) { return ignore_value(r.videos.list_videos_by_channel("ch")); }},
       {"list channels", [](Repositories& r) { return ignore_value(r.channels.list_channels()); }},
       {"get video", [](Repositories& r) { return ignore_value(r.videos.get_video_by_id("v150")); }},
-      {"create video", [](Repositories& r) { return ignore_value(r.videos.create_video("v-new", "ch", "t", 1)); }},
+      {"create video",
+       [](Repositories& r) { return ignore_value(r.videos.create_video("v-new", "ch", "t", 1)); }},
       {"create job", [](Repositories& r) { return ignore_value(r.jobs.create_job("t", "x")); }},
   };
   int clear_errors = 0;
@@ -733,10 +735,10 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
     test_database fixture({.retry = patient_retry()});
     seed(fixture.db());
     const auto data_before = data_of(fixture.db()).value();
-    const std::string read_only_url =
-        fixture.url() + "%20-c%20default_transaction_read_only%3Don";
+    const std::string read_only_url = fixture.url() + "%20-c%20default_transaction_read_only%3Don";
     auto db = Database::open(read_only_url, {.retry = db_retry::disabled()}).value();
-    auto read = video_repository(db, [](VideoRepository& v) { return v.get_video_by_id("vid-ok"); });
+    auto read =
+        video_repository(db, [](VideoRepository& v) { return v.get_video_by_id("vid-ok"); });
     INFO(describe(read));
     CHECK(read);
     auto written = video_repository(
@@ -769,7 +771,8 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
       WARN("chattr +i is not supported here (" << locked.why_not() << "); that case is skipped");
     } else {
       auto db = Database::open("sqlite:///" + path, {.retry = db_retry::disabled()}).value();
-      auto read = video_repository(db, [](VideoRepository& v) { return v.get_video_by_id("vid-ok"); });
+      auto read =
+          video_repository(db, [](VideoRepository& v) { return v.get_video_by_id("vid-ok"); });
       INFO("read: " << describe(read));
       CHECK(read);
       auto written = video_repository(
@@ -798,9 +801,8 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
   {
     auto db = Database::open("sqlite:///" + path, {.retry = db_retry::disabled()});
     REQUIRE(db);
-    auto written = video_repository(db.value(), [](VideoRepository& v) {
-      return v.create_video("v-ro", "ch-ok", "t", 1);
-    });
+    auto written = video_repository(
+        db.value(), [](VideoRepository& v) { return v.create_video("v-ro", "ch-ok", "t", 1); });
     INFO(describe(written));
     REQUIRE_FALSE(written);
     CHECK(written.error().kind == errc::database);
@@ -808,9 +810,8 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
     CHECK((written.error().message.find("readonly") != std::string::npos ||
            written.error().message.find("read-only") != std::string::npos ||
            written.error().message.find("unable to open") != std::string::npos));
-    auto read = video_repository(db.value(), [](VideoRepository& v) {
-      return v.get_video_by_id("vid-ok");
-    });
+    auto read = video_repository(db.value(),
+                                 [](VideoRepository& v) { return v.get_video_by_id("vid-ok"); });
     INFO("read: " << describe(read));
     if (!read) CHECK(clean_text(read.error().message));
   }

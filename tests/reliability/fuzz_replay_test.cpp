@@ -31,9 +31,9 @@ std::vector<std::string> inputs_of(const std::string& target) {
 // Byte flips, insertions, deletions and splices of the seeds, the same on every run.
 std::vector<std::string> mutations_of(const std::vector<std::string>& seeds, int count) {
   std::mt19937 rng(20240601);
-  static constexpr std::string_view interesting[] = {"%", "%00", "@", ":", "/", "?", "&", "=",
-                                                     "[", "]", ",", " ", "'", "\xc3", "\x80",
-                                                     "\xed\xa0\x80", "\xf4\x90", "\0"};
+  static constexpr std::string_view interesting[] = {
+      "%",    "%00",          "@",        ":", "/", "?", "&", "=", "[", "]", ",", " ", "'", "\xc3",
+      "\x80", "\xed\xa0\x80", "\xf4\x90", "\0"};
   std::vector<std::string> out;
   for (int k = 0; k < count && !seeds.empty(); ++k) {
     std::string s = seeds[rng() % seeds.size()];
@@ -98,16 +98,16 @@ TEST_CASE("fuzz replay: the reference decoder knows the classic cases", "[reliab
   using repokit::fuzzing::reference_utf8;
   CHECK(reference_utf8(""));
   CHECK(reference_utf8("plain ASCII"));
-  CHECK(reference_utf8("\xc2\x80"));          // U+0080
-  CHECK(reference_utf8("\xed\x9f\xbf"));      // U+D7FF
-  CHECK(reference_utf8("\xee\x80\x80"));      // U+E000
-  CHECK(reference_utf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
-  CHECK_FALSE(reference_utf8("\xc1\xbf"));              // overlong
-  CHECK_FALSE(reference_utf8("\xe0\x9f\xbf"));          // overlong
-  CHECK_FALSE(reference_utf8("\xf0\x8f\xbf\xbf"));      // overlong
-  CHECK_FALSE(reference_utf8("\xed\xa0\x80"));          // U+D800
-  CHECK_FALSE(reference_utf8("\xf4\x90\x80\x80"));      // U+110000
+  CHECK(reference_utf8("\xc2\x80"));                // U+0080
+  CHECK(reference_utf8("\xed\x9f\xbf"));            // U+D7FF
+  CHECK(reference_utf8("\xee\x80\x80"));            // U+E000
+  CHECK(reference_utf8("\xf4\x8f\xbf\xbf"));        // U+10FFFF
+  CHECK_FALSE(reference_utf8("\xc1\xbf"));          // overlong
+  CHECK_FALSE(reference_utf8("\xe0\x9f\xbf"));      // overlong
+  CHECK_FALSE(reference_utf8("\xf0\x8f\xbf\xbf"));  // overlong
+  CHECK_FALSE(reference_utf8("\xed\xa0\x80"));      // U+D800
+  CHECK_FALSE(reference_utf8("\xf4\x90\x80\x80"));  // U+110000
   CHECK_FALSE(reference_utf8("\xf5\x80\x80\x80"));
   CHECK_FALSE(reference_utf8("\x80"));
-  CHECK_FALSE(reference_utf8("\xe2\x82"));              // truncated
+  CHECK_FALSE(reference_utf8("\xe2\x82"));  // truncated
 }

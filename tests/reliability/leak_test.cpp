@@ -99,11 +99,13 @@ constexpr statement backends_named{
     statement_kind::read, count_column};
 
 std::int64_t backends_of(const Database& db, const std::string& application) {
-  return run_unit(db, [&](UnitOfWork& unit) -> result<std::int64_t> {
-           REPOKIT_TRY(auto found, unit.query_one(
-                                       backends_named, std::array<param, 1>{std::string_view(application)}));
-           return found.value().integer(0);
-         })
+  return run_unit(db,
+                  [&](UnitOfWork& unit) -> result<std::int64_t> {
+                    REPOKIT_TRY(auto found,
+                                unit.query_one(backends_named, std::array<param, 1>{
+                                                                   std::string_view(application)}));
+                    return found.value().integer(0);
+                  })
       .value();
 }
 
@@ -197,8 +199,8 @@ TEST_CASE("leaks: real connections and file descriptors return to the baseline",
       threads.emplace_back([&, t] {
         for (int i = 0; i < 10; ++i) {
           auto outcome = unit_of_work(db, [&](Repositories& r) -> result<void> {
-            const std::string id = "ch-" + std::to_string(round) + "-" + std::to_string(t) + "-" +
-                                   std::to_string(i);
+            const std::string id =
+                "ch-" + std::to_string(round) + "-" + std::to_string(t) + "-" + std::to_string(i);
             REPOKIT_TRYV(r.channels.create_channel(id, "leak test"));
             REPOKIT_TRY(auto listed, r.channels.list_channels(5));
             (void)listed;
@@ -238,6 +240,5 @@ TEST_CASE("leaks: real connections and file descriptors return to the baseline",
                       << " connections made in 10 Databases, all closed; fds " << fds_before
                       << " before, up to " << fds_during << " during, " << open_fds() << " after"
                       << "; SQLite holds " << sqlite_bytes_before << " bytes before, up to "
-                      << sqlite_bytes_during << " during, " << sqlite3_memory_used()
-                      << " after");
+                      << sqlite_bytes_during << " during, " << sqlite3_memory_used() << " after");
 }

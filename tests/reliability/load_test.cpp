@@ -148,10 +148,11 @@ constexpr statement running_jobs{"load_running_jobs",
                                  statement_kind::read, count_column};
 
 std::int64_t count_of(const Database& db, const statement& sql) {
-  return run_unit(db, [&](UnitOfWork& unit) -> result<std::int64_t> {
-           REPOKIT_TRY(auto found, unit.query_one(sql));
-           return found.value().integer(0);
-         })
+  return run_unit(db,
+                  [&](UnitOfWork& unit) -> result<std::int64_t> {
+                    REPOKIT_TRY(auto found, unit.query_one(sql));
+                    return found.value().integer(0);
+                  })
       .value();
 }
 
@@ -169,7 +170,8 @@ TEST_CASE("load: 100 client threads of mixed reads, writes and jobs for a bounde
   unit_of_work(db, [](Repositories& r) -> result<void> {
     REPOKIT_TRYV(r.channels.create_channel("ch-load", "load"));
     for (int n = 0; n < known_videos; ++n) {
-      REPOKIT_TRYV(r.videos.create_video(known_video(n), "ch-load", "title of " + known_video(n), n));
+      REPOKIT_TRYV(
+          r.videos.create_video(known_video(n), "ch-load", "title of " + known_video(n), n));
     }
     return success();
   }).value();
@@ -236,10 +238,11 @@ TEST_CASE("load: 100 client threads of mixed reads, writes and jobs for a bounde
   std::printf("  %-17s %7zu ops  p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms\n", "all", all.size(),
               percentile(all, 0.50) / 1000, percentile(all, 0.99) / 1000,
               all.empty() ? 0.0 : all.back() / 1000);
-  std::printf("  jobs created %lld, claimed and finished %lld, active duplicates %lld, "
-              "pool open %zu in use %zu\n",
-              static_cast<long long>(jobs_created), static_cast<long long>(jobs_claimed),
-              static_cast<long long>(duplicates), pool.open, pool.in_use);
+  std::printf(
+      "  jobs created %lld, claimed and finished %lld, active duplicates %lld, "
+      "pool open %zu in use %zu\n",
+      static_cast<long long>(jobs_created), static_cast<long long>(jobs_claimed),
+      static_cast<long long>(duplicates), pool.open, pool.in_use);
   std::fflush(stdout);
 
   {

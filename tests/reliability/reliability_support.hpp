@@ -127,8 +127,8 @@ inline result<std::vector<std::string>> data_of(const Database& db) {
 // The database's schema, as text: equal snapshots mean no table, column, index or constraint
 // was added, changed or dropped.
 inline result<std::vector<std::string>> schema_of(const Database& db) {
-  return detail::read_texts(db, {db.kind() == dialect::postgresql ? &detail::postgresql_schema
-                                                                   : &detail::sqlite_schema});
+  return detail::read_texts(
+      db, {db.kind() == dialect::postgresql ? &detail::postgresql_schema : &detail::sqlite_schema});
 }
 
 // The number of file descriptors this process has open.
@@ -148,9 +148,9 @@ class scratch_dir {
  public:
   explicit scratch_dir(const std::string& prefix) {
     const char* base = std::getenv("REPOKIT_TEST_TMPDIR");
-    const std::filesystem::path root =
-        base != nullptr && *base != '\0' ? std::filesystem::path(base)
-                                         : std::filesystem::temp_directory_path();
+    const std::filesystem::path root = base != nullptr && *base != '\0'
+                                           ? std::filesystem::path(base)
+                                           : std::filesystem::temp_directory_path();
     path_ = root / repokit::testing::unique_name(prefix);
     std::filesystem::create_directories(path_);
   }

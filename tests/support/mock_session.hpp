@@ -60,12 +60,12 @@ struct mocked_database {
   explicit mocked_database(MockSession& mock, database_options options = {},
                            dialect kind = dialect::sqlite)
       : db(Database::with_sessions(
-                kind,
-                [this, &mock]() -> result<std::unique_ptr<Session>> {
-                  ++opened;
-                  return std::unique_ptr<Session>(std::make_unique<forwarding_session>(mock, alive));
-                },
-                std::move(options))
+               kind,
+               [this, &mock]() -> result<std::unique_ptr<Session>> {
+                 ++opened;
+                 return std::unique_ptr<Session>(std::make_unique<forwarding_session>(mock, alive));
+               },
+               std::move(options))
                .value()) {}
 
   std::atomic<int> opened{0};
@@ -78,7 +78,8 @@ struct mocked_database {
 struct statement_mock {
   statement_mock() : database(session) {
     kind_allowed = NAMED_ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
-    begin_allowed = NAMED_ALLOW_CALL(session, begin(trompeloeil::_)).RETURN(result<void>(success()));
+    begin_allowed =
+        NAMED_ALLOW_CALL(session, begin(trompeloeil::_)).RETURN(result<void>(success()));
     commit_allowed = NAMED_ALLOW_CALL(session, commit()).RETURN(result<void>(success()));
     rollback_allowed = NAMED_ALLOW_CALL(session, rollback()).RETURN(result<void>(success()));
   }

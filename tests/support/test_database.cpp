@@ -23,8 +23,10 @@ std::string environment(const char* name) {
 std::string required_url(const char* variable, const char* server) {
   std::string url = environment(variable);
   if (url.empty()) {
-    throw std::runtime_error(std::string(variable) + " is not set: run scripts/test.sh, which "
-                             "starts " + server + " for the tests");
+    throw std::runtime_error(std::string(variable) +
+                             " is not set: run scripts/test.sh, which "
+                             "starts " +
+                             server + " for the tests");
   }
   return url;
 }
@@ -69,8 +71,8 @@ dialect backend_under_test() {
     mysql_base_url();
     return dialect::mysql;
   }
-  throw std::runtime_error("REPOKIT_TEST_BACKEND must be sqlite, postgresql, mysql or galera, not " +
-                           name);
+  throw std::runtime_error(
+      "REPOKIT_TEST_BACKEND must be sqlite, postgresql, mysql or galera, not " + name);
 }
 
 std::string unique_name(const std::string& prefix) {
@@ -89,9 +91,9 @@ test_database::test_database(database_options options, bool migrated)
         } else if (backend == dialect::mysql) {
           mysql_database_ = unique_name("repokit_t");
           const std::string base = mysql_base_url();
-          execute_sql(open_or_throw(base, {.pool_size = 1}),
-                      "CREATE DATABASE " + mysql_database_ +
-                          " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+          execute_sql(
+              open_or_throw(base, {.pool_size = 1}),
+              "CREATE DATABASE " + mysql_database_ + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
           url_ = with_database(base, mysql_database_);
         } else {
           const std::string dir = environment("REPOKIT_TEST_TMPDIR").empty()

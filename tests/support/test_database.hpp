@@ -32,7 +32,7 @@ class test_database {
   std::string url_;
   std::string schema_;          // PostgreSQL only
   std::string mysql_database_;  // MariaDB only
-  std::string file_;    // SQLite only
+  std::string file_;            // SQLite only
   Database db_;
 };
 

@@ -15,8 +15,8 @@ namespace repokit::testing {
 inline constexpr std::array<column_type, 1> one_integer{column_type::integer};
 inline constexpr statement read_something{"read_something", "SELECT 1", statement_kind::read,
                                           one_integer};
-inline constexpr statement write_something{"write_something", "UPDATE t SET x = 1",
-                                           statement_kind::write, {}};
+inline constexpr statement write_something{
+    "write_something", "UPDATE t SET x = 1", statement_kind::write, {}};
 
 inline result<void> ok() { return success(); }
 inline result<std::uint64_t> changed(std::uint64_t rows) { return rows; }

@@ -12,8 +12,9 @@ namespace {
 constexpr std::array<column_type, 3> status_columns{column_type::text, column_type::text,
                                                     column_type::integer};
 constexpr statement jobs_by_type_and_status{
-    "stats_jobs", "SELECT job_type, status, COUNT(*) FROM jobs GROUP BY job_type, status "
-                  "ORDER BY job_type, status",
+    "stats_jobs",
+    "SELECT job_type, status, COUNT(*) FROM jobs GROUP BY job_type, status "
+    "ORDER BY job_type, status",
     statement_kind::read, status_columns};
 
 constexpr std::array<column_type, 1> count_column{column_type::integer};
@@ -23,8 +24,8 @@ constexpr statement active_duplicates{
     "SELECT COUNT(*) FROM (SELECT job_type, target_id FROM jobs WHERE status IN ('pending', "
     "'running') GROUP BY job_type, target_id HAVING COUNT(*) > 1) AS duplicated",
     statement_kind::read, count_column};
-constexpr statement video_count{"stats_videos", "SELECT COUNT(*) FROM videos",
-                                statement_kind::read, count_column};
+constexpr statement video_count{"stats_videos", "SELECT COUNT(*) FROM videos", statement_kind::read,
+                                count_column};
 constexpr statement channel_count{"stats_channels", "SELECT COUNT(*) FROM channels",
                                   statement_kind::read, count_column};
 

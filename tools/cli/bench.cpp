@@ -16,19 +16,21 @@ namespace repokit::cli {
 namespace {
 
 constexpr std::array<column_type, 1> count_column{column_type::integer};
-constexpr statement video_count{"bench_videos", "SELECT COUNT(*) FROM videos",
-                                statement_kind::read, count_column};
+constexpr statement video_count{"bench_videos", "SELECT COUNT(*) FROM videos", statement_kind::read,
+                                count_column};
 
 result<void> ensure_data_set(const Database& db, int videos) {
   REPOKIT_TRYV(migrate(db));
-  REPOKIT_TRY(const std::int64_t present, run_unit(db, [](UnitOfWork& unit) -> result<std::int64_t> {
-    REPOKIT_TRY(auto counted, unit.query_one(video_count));
-    return counted->integer(0);
-  }));
+  REPOKIT_TRY(const std::int64_t present,
+              run_unit(db, [](UnitOfWork& unit) -> result<std::int64_t> {
+                REPOKIT_TRY(auto counted, unit.query_one(video_count));
+                return counted->integer(0);
+              }));
   if (present >= videos) return success();
   REPOKIT_TRYV(channel_repository(db, [](ChannelRepository& channels) -> result<void> {
     for (int i = 0; i < 100; ++i) {
-      REPOKIT_TRYV(channels.get_or_create_channel("CH" + std::to_string(i), "Channel " + std::to_string(i)));
+      REPOKIT_TRYV(
+          channels.get_or_create_channel("CH" + std::to_string(i), "Channel " + std::to_string(i)));
     }
     return success();
   }));
@@ -64,12 +66,14 @@ int run_bench(const command_line& args) {
   }
   const Database& db = opened.value();
   if (auto ready = ensure_data_set(db, videos); !ready) {
-    std::cerr << "repokit bench: preparing the data set failed: " << ready.error().describe() << '\n';
+    std::cerr << "repokit bench: preparing the data set failed: " << ready.error().describe()
+              << '\n';
     return 1;
   }
 
   std::atomic<std::int64_t> failures{0};
-  const std::string run = std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::string run =
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   const auto started = std::chrono::steady_clock::now();
   {
     std::vector<std::jthread> workers;
@@ -77,7 +81,9 @@ int run_bench(const command_line& args) {
       workers.emplace_back([&, t] {
         std::mt19937 random(static_cast<unsigned>(42 + t));
         const std::int64_t mine = ops / threads + (t < ops % threads ? 1 : 0);
-        const auto video = [&](int below) { return "V" + std::to_string(random() % static_cast<unsigned>(below)); };
+        const auto video = [&](int below) {
+          return "V" + std::to_string(random() % static_cast<unsigned>(below));
+        };
         if (workload == "hot-read") {
           auto read = video_repository(db, [&](VideoRepository& repo) -> result<void> {
             for (std::int64_t i = 0; i < mine; ++i) {
@@ -91,9 +97,8 @@ int run_bench(const command_line& args) {
         for (std::int64_t i = 0; i < mine; ++i) {
           bool ok = false;
           if (workload == "scoped-read") {
-            ok = static_cast<bool>(video_repository(db, [&](VideoRepository& repo) {
-              return repo.get_video_by_id(video(videos));
-            }));
+            ok = static_cast<bool>(video_repository(
+                db, [&](VideoRepository& repo) { return repo.get_video_by_id(video(videos)); }));
           } else if (workload == "scoped-write") {
             const std::string id = "B" + run + "-" + std::to_string(t) + "-" + std::to_string(i);
             ok = static_cast<bool>(video_repository(db, [&](VideoRepository& repo) {
@@ -109,7 +114,8 @@ int run_bench(const command_line& args) {
       });
     }
   }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   report out("repokit bench");
   out.add("impl", "repokit");

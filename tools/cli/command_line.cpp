@@ -6,8 +6,7 @@
 namespace repokit::cli {
 
 command_line::command_line(std::string_view command, std::span<char* const> arguments,
-                           const std::set<std::string>& options,
-                           const std::set<std::string>& flags)
+                           const std::set<std::string>& options, const std::set<std::string>& flags)
     : command_(command) {
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     std::string argument = arguments[i];

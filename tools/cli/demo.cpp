@@ -70,7 +70,8 @@ result<void> ingest_catalogue(const Database& db, int videos) {
   const int channels = std::max(1, std::min(100, videos));
   REPOKIT_TRYV(channel_repository(db, [&](ChannelRepository& repo) -> result<void> {
     for (int i = 0; i < channels; ++i) {
-      REPOKIT_TRYV(repo.get_or_create_channel("CH" + std::to_string(i), "Channel " + std::to_string(i)));
+      REPOKIT_TRYV(
+          repo.get_or_create_channel("CH" + std::to_string(i), "Channel " + std::to_string(i)));
     }
     return success();
   }));
@@ -112,12 +113,14 @@ void produce(const Database& db, const std::string& job_type, const settings& co
 
 result<std::vector<std::pair<std::string, std::int64_t>>> jobs_by_status(
     const Database& db, const std::string& job_type) {
-  return lookup(db, [&](Repositories& repos) -> result<std::vector<std::pair<std::string, std::int64_t>>> {
-    REPOKIT_TRY(auto rows, repos.unit.query(count_by_status, std::array<param, 1>{std::string_view(job_type)}));
-    std::vector<std::pair<std::string, std::int64_t>> counts;
-    for (const row& r : rows) counts.emplace_back(r.text(0), r.integer(1));
-    return counts;
-  });
+  return lookup(
+      db, [&](Repositories& repos) -> result<std::vector<std::pair<std::string, std::int64_t>>> {
+        REPOKIT_TRY(auto rows, repos.unit.query(count_by_status,
+                                                std::array<param, 1>{std::string_view(job_type)}));
+        std::vector<std::pair<std::string, std::int64_t>> counts;
+        for (const row& r : rows) counts.emplace_back(r.text(0), r.integer(1));
+        return counts;
+      });
 }
 
 std::int64_t count_of(const std::vector<std::pair<std::string, std::int64_t>>& counts,
@@ -132,9 +135,10 @@ void work(const Database& db, const std::string& job_type, int worker, tally& co
   const std::string worker_id = "demo-worker-" + std::to_string(worker);
   // Phase 2 of each job: no session is held; the look-up opens a short unit of its own.
   const auto process = [&](const Job& job) -> result<void> {
-    REPOKIT_TRY(auto video, video_repository(db, {.propagate = propagation::independent,
-                                                  .access = access_mode::read_only,
-                                                  .name = "load video"},
+    REPOKIT_TRY(auto video, video_repository(db,
+                                             {.propagate = propagation::independent,
+                                              .access = access_mode::read_only,
+                                              .name = "load video"},
                                              [&](VideoRepository& videos) {
                                                return videos.get_video_by_id(job.target_id);
                                              }));
@@ -167,7 +171,10 @@ void work(const Database& db, const std::string& job_type, int worker, tally& co
 class progress_display {
  public:
   progress_display(const tally& counts, int targets, const Database& db, bool terminal)
-      : counts_(counts), targets_(targets), db_(db), terminal_(terminal),
+      : counts_(counts),
+        targets_(targets),
+        db_(db),
+        terminal_(terminal),
         thread_([this](std::stop_token stop) { run(stop); }) {}
   ~progress_display() {
     thread_.request_stop();
@@ -177,7 +184,8 @@ class progress_display {
 
  private:
   void run(std::stop_token stop) {
-    const auto period = terminal_ ? std::chrono::milliseconds{100} : std::chrono::milliseconds{1000};
+    const auto period =
+        terminal_ ? std::chrono::milliseconds{100} : std::chrono::milliseconds{1000};
     while (!stop.stop_requested()) {
       std::this_thread::sleep_for(period);
       const auto done = counts_.processed.load();
@@ -214,7 +222,8 @@ int run_demo(const command_line& args) {
   config.producers = static_cast<int>(args.integer("producers", 4, 1, 64));
   config.workers = static_cast<int>(args.integer("workers", 4, 1, 64));
   config.targets = static_cast<int>(args.integer("targets", 200, 1, 100'000));
-  config.videos = static_cast<int>(args.integer("videos", std::max(1000, config.targets), 1, 1'000'000));
+  config.videos =
+      static_cast<int>(args.integer("videos", std::max(1000, config.targets), 1, 1'000'000));
   config.chaos = args.real("chaos", 0.0, 0.0, 0.5);
   config.json = args.flag("json");
   if (config.videos < config.targets) {
@@ -234,9 +243,8 @@ int run_demo(const command_line& args) {
   database_options options{
       .pool_size = static_cast<std::size_t>(std::min(32, config.producers + config.workers)),
       // Chaos makes failures far likelier than in life: be patient, and quick about it.
-      .retry = db_retry{.max_retries = 12,
-                        .initial_delay = seconds{0.002},
-                        .max_delay = seconds{0.1}},
+      .retry =
+          db_retry{.max_retries = 12, .initial_delay = seconds{0.002}, .max_delay = seconds{0.1}},
       .logger = logger};
   if (config.chaos > 0) {
     options.wrap_session = [chaos](std::unique_ptr<Session> session) -> std::unique_ptr<Session> {
@@ -255,7 +263,8 @@ int run_demo(const command_line& args) {
     return 1;
   }
   if (auto ingested = ingest_catalogue(db, config.videos); !ingested) {
-    std::cerr << "repokit demo: ingesting the catalogue failed: " << ingested.error().describe() << '\n';
+    std::cerr << "repokit demo: ingesting the catalogue failed: " << ingested.error().describe()
+              << '\n';
     return 1;
   }
 

@@ -86,8 +86,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   const command commands[] = {
-      {"demo", demo_help, run_demo,
-       {"url", "producers", "workers", "targets", "videos", "chaos"}, {"json", "verbose"}},
+      {"demo",
+       demo_help,
+       run_demo,
+       {"url", "producers", "workers", "targets", "videos", "chaos"},
+       {"json", "verbose"}},
       {"migrate", migrate_help, run_migrate, {"url"}, {"json"}},
       {"stats", stats_help, run_stats, {"url"}, {"json"}},
       {"bench", bench_help, run_bench, {"url", "workload", "ops", "threads", "videos"}, {}},

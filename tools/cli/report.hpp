@@ -19,7 +19,9 @@ class report {
 
   explicit report(std::string title) : title_(std::move(title)) {}
 
-  void add(std::string key, std::string text) { fields_.emplace_back(std::move(key), std::move(text)); }
+  void add(std::string key, std::string text) {
+    fields_.emplace_back(std::move(key), std::move(text));
+  }
   void add(std::string key, const char* text) { add(std::move(key), std::string(text)); }
   void add(std::string key, double number) { fields_.emplace_back(std::move(key), number); }
   template <class Integer>

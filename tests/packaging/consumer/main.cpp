@@ -8,11 +8,12 @@
 int main() {
   const auto db = repokit::Database::open("sqlite::memory:").value();
   repokit::migrate(db).value();
-  const auto title = repokit::unit_of_work(db, [](repokit::Repositories& repos) -> repokit::result<std::string> {
-    REPOKIT_TRYV(repos.channels.create_channel("CH1", "Consumers"));
-    REPOKIT_TRY(auto video, repos.videos.create_video("V1", "CH1", "Packaged", 42));
-    return video.title;
-  }).value();
+  const auto title =
+      repokit::unit_of_work(db, [](repokit::Repositories& repos) -> repokit::result<std::string> {
+        REPOKIT_TRYV(repos.channels.create_channel("CH1", "Consumers"));
+        REPOKIT_TRY(auto video, repos.videos.create_video("V1", "CH1", "Packaged", 42));
+        return video.title;
+      }).value();
   std::cout << "repokit " << repokit::version << ": " << title << '\n';
   return title == "Packaged" ? 0 : 1;
 }

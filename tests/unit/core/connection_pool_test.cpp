@@ -47,8 +47,7 @@ struct mock_backend {
   }
 };
 
-connection_pool::settings pool_of(std::size_t size,
-                                  std::chrono::milliseconds timeout = 60'000ms) {
+connection_pool::settings pool_of(std::size_t size, std::chrono::milliseconds timeout = 60'000ms) {
   return {.max_size = size, .acquire_timeout = timeout, .check_on_checkout = false};
 }
 
@@ -86,8 +85,8 @@ TEST_CASE("A returned lease's connection is reused by the next acquire", "[pool]
 
 TEST_CASE("A moved lease gives its connection back exactly once", "[pool]") {
   mock_backend backend;
-  auto pool = connection_pool::create(backend.factory(), pool_of(1),
-                                      std::make_shared<repokit::metrics>());
+  auto pool =
+      connection_pool::create(backend.factory(), pool_of(1), std::make_shared<repokit::metrics>());
   {
     std::optional<connection_lease> outer;
     {
@@ -273,8 +272,8 @@ TEST_CASE("After a connection is lost, those idle at that moment are pinged befo
 
 TEST_CASE("A discard that is not a loss leaves the idle connections trusted", "[pool]") {
   mock_backend backend;
-  auto pool = connection_pool::create(backend.factory(), pool_of(2),
-                                      std::make_shared<repokit::metrics>());
+  auto pool =
+      connection_pool::create(backend.factory(), pool_of(2), std::make_shared<repokit::metrics>());
   {
     connection_lease a = acquire_ok(*pool);
     connection_lease b = acquire_ok(*pool);
@@ -289,8 +288,8 @@ TEST_CASE("A discard that is not a loss leaves the idle connections trusted", "[
 
 TEST_CASE("Leases keep the pool alive after the last pointer to it is dropped", "[pool]") {
   mock_backend backend;
-  auto pool = connection_pool::create(backend.factory(), pool_of(2),
-                                      std::make_shared<repokit::metrics>());
+  auto pool =
+      connection_pool::create(backend.factory(), pool_of(2), std::make_shared<repokit::metrics>());
   std::weak_ptr<connection_pool> watch = pool;
   std::optional<connection_lease> lease;
   lease.emplace(acquire_ok(*pool));

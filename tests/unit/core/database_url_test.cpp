@@ -146,8 +146,7 @@ TEST_CASE("An IPv6 host is written in brackets, with or without a port", "[url]"
 
 TEST_CASE("The masked form of an IPv6 URL keeps the host in brackets", "[url]") {
   // Without them "::1:5432" reads as host "::1:5432" or port 5432 of "::1" alike.
-  CHECK(parse_ok("postgresql://u:pw@[::1]:5432/db").masked() ==
-        "postgresql://u:***@[::1]:5432/db");
+  CHECK(parse_ok("postgresql://u:pw@[::1]:5432/db").masked() == "postgresql://u:***@[::1]:5432/db");
 }
 
 TEST_CASE("Malformed URLs are refused with a configuration error that says what is wrong",
@@ -208,10 +207,9 @@ TEST_CASE("A NUL byte anywhere in the URL is refused", "[url]") {
 
 TEST_CASE("A percent-encoded NUL byte is refused in every decoded part", "[url]") {
   // PostgreSQL and the C connection strings end at a NUL: the part after it would vanish.
-  const std::string url =
-      GENERATE(as<std::string>{}, "sqlite:///a%00b.db", "postgresql://u:p%00w@h/db",
-               "postgresql://u%00x:p@h/db", "postgresql://h/d%00b",
-               "postgresql://h/db?sslmode=re%00quire");
+  const std::string url = GENERATE(as<std::string>{}, "sqlite:///a%00b.db",
+                                   "postgresql://u:p%00w@h/db", "postgresql://u%00x:p@h/db",
+                                   "postgresql://h/d%00b", "postgresql://h/db?sslmode=re%00quire");
   const std::string message = parse_error(url);
   CHECK_THAT(message, Catch::Contains("NUL"));
 }
@@ -271,17 +269,13 @@ TEST_CASE("mask_password leaves text without a password unchanged", "[url]") {
 TEST_CASE("An error about a bad URL never quotes its password", "[url]") {
   // Typical slips in real URLs: a bad port, a missing part, a mistyped scheme, a generated
   // (base64) password with an unescaped '/' or '+', a space.
-  const std::string url = GENERATE(as<std::string>{},
-                                   "postgresql://admin:hunter2@db.example.com:abc/app",
-                                   "postgresql://admin:hunter2@/app",
-                                   "postgresql://admin:hunter2@db.example.com",
-                                   "postgresql://admin:hunter2@h/app?sslmode",
-                                   "postgresql://admin:hunter2%zz@h/app",
-                                   "mysql://admin:hunter2@h1,/app",
-                                   "postgresq://admin:hunter2@h/app",
-                                   "postgresql:/admin:hunter2@h/app",
-                                   "postgresql://admin:hunter2/x+y@db.example.com:abc/app",
-                                   "postgresql://admin:hunter2 x@h:port/app");
+  const std::string url = GENERATE(
+      as<std::string>{}, "postgresql://admin:hunter2@db.example.com:abc/app",
+      "postgresql://admin:hunter2@/app", "postgresql://admin:hunter2@db.example.com",
+      "postgresql://admin:hunter2@h/app?sslmode", "postgresql://admin:hunter2%zz@h/app",
+      "mysql://admin:hunter2@h1,/app", "postgresq://admin:hunter2@h/app",
+      "postgresql:/admin:hunter2@h/app", "postgresql://admin:hunter2/x+y@db.example.com:abc/app",
+      "postgresql://admin:hunter2 x@h:port/app");
   INFO("URL: " << url);
   const auto parsed = database_url::parse(url);
   REQUIRE_FALSE(parsed);

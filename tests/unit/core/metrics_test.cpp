@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 TEST_CASE("a histogram puts each duration in its bucket and estimates quantiles", "[metrics]") {
   histogram h;
   for (int i = 0; i < 99; ++i) h.record(2ms);  // bucket (1 ms, 2.5 ms]
-  h.record(3s);                                 // bucket (2.5 s, 5 s]
+  h.record(3s);                                // bucket (2.5 s, 5 s]
   const histogram_snapshot s = h.snapshot();
   CHECK(s.count == 100);
   CHECK(s.sum_seconds == Approx(0.198 + 3.0));
@@ -66,7 +66,8 @@ TEST_CASE("the Prometheus text names every counter, gauge and histogram", "[metr
   m.session_lifetime.buckets[0] = 2;
   m.session_lifetime.count = 2;
   const std::string text = to_prometheus(m, 8, 3, 1);
-  CHECK_THAT(text, Catch::Contains("# TYPE repokit_commits_total counter\nrepokit_commits_total 12\n"));
+  CHECK_THAT(text,
+             Catch::Contains("# TYPE repokit_commits_total counter\nrepokit_commits_total 12\n"));
   CHECK_THAT(text, Catch::Contains("repokit_rollbacks_total{cause=\"poisoned\"} 3\n"));
   CHECK_THAT(text, Catch::Contains("repokit_retries_total{class=\"retry_transaction\"} 5\n"));
   CHECK_THAT(text, Catch::Contains("repokit_pool_in_use 1\n"));

@@ -11,8 +11,7 @@ TEST_CASE("round robin starts each connection at the next node", "[node-selector
   const std::size_t first = selector.order().front();  // each selector starts somewhere of its own
   for (std::size_t i = 1; i <= 3; ++i) {
     const std::size_t start = (first + i) % 3;
-    CHECK(selector.order() ==
-          std::vector<std::size_t>{start, (start + 1) % 3, (start + 2) % 3});
+    CHECK(selector.order() == std::vector<std::size_t>{start, (start + 1) % 3, (start + 2) % 3});
   }
 }
 

@@ -16,7 +16,8 @@ namespace {
 struct retrying {
   explicit retrying(int max_retries = 3)
       : sink(std::make_shared<capture_sink>()),
-        database(session, {.retry = recorder.policy(max_retries), .logger = capturing_logger(sink)}) {
+        database(session,
+                 {.retry = recorder.policy(max_retries), .logger = capturing_logger(sink)}) {
     kind_allowed = NAMED_ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
   }
   const Database& db() const { return database.db; }
@@ -111,7 +112,9 @@ TEST_CASE("integrity errors are attempted exactly once", "[retry]") {
   int calls = 0;
   const error duplicate = fake_error(errc::integrity, retry_class::permanent);
   REQUIRE_CALL(r.session, begin(_)).TIMES(1).RETURN(ok());
-  REQUIRE_CALL(r.session, execute(_, _)).TIMES(1).LR_RETURN(fails_then_succeeds(calls, 1, duplicate));
+  REQUIRE_CALL(r.session, execute(_, _))
+      .TIMES(1)
+      .LR_RETURN(fails_then_succeeds(calls, 1, duplicate));
   REQUIRE_CALL(r.session, rollback()).TIMES(1).RETURN(ok());
 
   auto outcome = run_unit(r.db(), [](UnitOfWork& unit) { return unit.execute(write_something); });
@@ -182,13 +185,13 @@ TEST_CASE("the deadline stops retrying before the attempts run out", "[retry]") 
   ALLOW_CALL(r.session, rollback()).RETURN(ok());
 
   auto now = db_retry::clock_type::time_point{};
-  const db_retry bounded{.max_retries = 100,
-                         .jitter = jitter_mode::none,
-                         .deadline = seconds{2.0},
-                         .clock = [&] { return now; },
-                         .sleep = [&](seconds d) {
-                           now += std::chrono::duration_cast<db_retry::clock_type::duration>(d);
-                         }};
+  const db_retry bounded{
+      .max_retries = 100,
+      .jitter = jitter_mode::none,
+      .deadline = seconds{2.0},
+      .clock = [&] { return now; },
+      .sleep =
+          [&](seconds d) { now += std::chrono::duration_cast<db_retry::clock_type::duration>(d); }};
   auto outcome = run_unit(r.db(), {.retry = bounded},
                           [](UnitOfWork& unit) { return unit.execute(write_something); });
   REQUIRE_FALSE(outcome);
@@ -206,11 +209,15 @@ TEST_CASE("a SQLite unit that wrote begins its retry IMMEDIATE, even when it rea
   trompeloeil::sequence order;
   REQUIRE_CALL(r.session, begin(begin_mode::deferred)).IN_SEQUENCE(order).RETURN(ok());
   REQUIRE_CALL(r.session, query(_, _)).IN_SEQUENCE(order).RETURN(one_row({std::int64_t{1}}));
-  REQUIRE_CALL(r.session, execute(_, _)).IN_SEQUENCE(order).LR_RETURN(fails_then_succeeds(calls, 1, busy));
+  REQUIRE_CALL(r.session, execute(_, _))
+      .IN_SEQUENCE(order)
+      .LR_RETURN(fails_then_succeeds(calls, 1, busy));
   REQUIRE_CALL(r.session, rollback()).IN_SEQUENCE(order).RETURN(ok());
   REQUIRE_CALL(r.session, begin(begin_mode::immediate)).IN_SEQUENCE(order).RETURN(ok());
   REQUIRE_CALL(r.session, query(_, _)).IN_SEQUENCE(order).RETURN(one_row({std::int64_t{1}}));
-  REQUIRE_CALL(r.session, execute(_, _)).IN_SEQUENCE(order).LR_RETURN(fails_then_succeeds(calls, 1, busy));
+  REQUIRE_CALL(r.session, execute(_, _))
+      .IN_SEQUENCE(order)
+      .LR_RETURN(fails_then_succeeds(calls, 1, busy));
   REQUIRE_CALL(r.session, commit()).IN_SEQUENCE(order).RETURN(ok());
 
   REQUIRE(run_unit(r.db(), [](UnitOfWork& unit) -> result<void> {

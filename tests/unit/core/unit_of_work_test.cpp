@@ -101,8 +101,7 @@ TEST_CASE("an error result from the body rolls the unit back and is returned unc
   CHECK(m.db().metrics().commits == 0);
 }
 
-TEST_CASE("an exception from the body rolls back and passes through unchanged",
-          "[unit-of-work]") {
+TEST_CASE("an exception from the body rolls back and passes through unchanged", "[unit-of-work]") {
   mocked m;
   REQUIRE_CALL(m.session, begin(_)).RETURN(ok());
   REQUIRE_CALL(m.session, execute(_, _)).RETURN(changed(1));
@@ -128,8 +127,8 @@ TEST_CASE("a failed statement poisons the unit: later statements are not sent an
   mocked m;
   REQUIRE_CALL(m.session, begin(_)).RETURN(ok());
   REQUIRE_CALL(m.session, execute(_, _))
-      .RETURN(failure(fake_error(errc::integrity, retry_class::permanent, "create_video",
-                                 "duplicate key")));
+      .RETURN(failure(
+          fake_error(errc::integrity, retry_class::permanent, "create_video", "duplicate key")));
   REQUIRE_CALL(m.session, rollback()).RETURN(ok());
 
   error second_statement;
@@ -285,8 +284,9 @@ TEST_CASE("an idempotent body is retried after an in-doubt commit", "[unit-of-wo
   int commits = 0;
   REQUIRE_CALL(m.session, commit())
       .TIMES(2)
-      .LR_RETURN(++commits == 1 ? failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT"))
-                             : ok());
+      .LR_RETURN(++commits == 1
+                     ? failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT"))
+                     : ok());
 
   REQUIRE(run_unit(m.db(), {.idempotent = true},
                    [](UnitOfWork& unit) { return unit.execute(write_something); }));
@@ -302,10 +302,9 @@ TEST_CASE("a lost connection is discarded without a rollback and the unit runs o
   int statements = 0;
   REQUIRE_CALL(m.session, execute(_, _))
       .TIMES(2)
-      .LR_RETURN(++statements == 1
-                  ? result<std::uint64_t>(failure(fake_error(
-                        errc::connection_lost, retry_class::reconnect_then_retry)))
-                  : changed(1));
+      .LR_RETURN(++statements == 1 ? result<std::uint64_t>(failure(fake_error(
+                                         errc::connection_lost, retry_class::reconnect_then_retry)))
+                                   : changed(1));
   REQUIRE_CALL(m.session, commit()).RETURN(ok());
   // No rollback() expectation: sending ROLLBACK down a dead connection would be a violation.
 
@@ -370,9 +369,9 @@ TEST_CASE("db_error thrown by .value() inside the body is classified and retried
   int statements = 0;
   REQUIRE_CALL(m.session, execute(_, _))
       .TIMES(2)
-      .LR_RETURN(++statements == 1 ? result<std::uint64_t>(failure(
-                                      fake_error(errc::transient, retry_class::retry_transaction)))
-                                : changed(3));
+      .LR_RETURN(++statements == 1 ? result<std::uint64_t>(failure(fake_error(
+                                         errc::transient, retry_class::retry_transaction)))
+                                   : changed(3));
   REQUIRE_CALL(m.session, rollback()).RETURN(ok());
   REQUIRE_CALL(m.session, commit()).RETURN(ok());
 

@@ -64,9 +64,8 @@ TEST_CASE("a move to running is guarded by the pending status and counts an atte
       .WITH(sql_has(_1, "attempts = attempts + 1") && sql_has(_1, "AND status = 'pending'") &&
             param_is(_2, 2, std::int64_t{5}))
       .RETURN(rows_of({job_row(5, "running", 1)}));
-  auto job = job_repository(m.db(), [](JobRepository& jobs) {
-    return jobs.update_job_status(5, job_status::running);
-  });
+  auto job = job_repository(
+      m.db(), [](JobRepository& jobs) { return jobs.update_job_status(5, job_status::running); });
   REQUIRE(job);
   CHECK(job.value().attempts == 1);
 }
@@ -83,9 +82,8 @@ TEST_CASE("a refused move reports the job's current status and is not an error o
       .IN_SEQUENCE(order)
       .WITH(sql_has(_1, "FROM jobs WHERE id = :p1"))
       .RETURN(rows_of({job_row(5, "pending")}));
-  auto job = job_repository(m.db(), [](JobRepository& jobs) {
-    return jobs.update_job_status(5, job_status::succeeded);
-  });
+  auto job = job_repository(
+      m.db(), [](JobRepository& jobs) { return jobs.update_job_status(5, job_status::succeeded); });
   REQUIRE_FALSE(job);
   CHECK(job.error().kind == errc::invalid_state);
   CHECK(job.error().message == "job 5 is pending and cannot move to succeeded");
@@ -117,8 +115,9 @@ TEST_CASE("create_if_not_exists is one upsert against the index of active jobs",
   job_mock m;
   REQUIRE_CALL(m.session, query(_, _))
       .WITH(sql_has(_1, "WHERE NOT EXISTS") &&
-            sql_has(_1, "ON CONFLICT (job_type, target_id) WHERE status IN ('pending', 'running') "
-                        "DO NOTHING RETURNING") &&
+            sql_has(_1,
+                    "ON CONFLICT (job_type, target_id) WHERE status IN ('pending', 'running') "
+                    "DO NOTHING RETURNING") &&
             param_is(_2, 0, "video_process") && param_is(_2, 1, "V1") &&
             param_is(_2, 7, "pending") && param_is(_2, 8, "running") && _2.size() == 11)
       .RETURN(rows_of({job_row(1, "pending")}));
@@ -140,9 +139,8 @@ TEST_CASE("the loser of a creation race gets the winner's job, not an error",
       .WITH(sql_has(_1, "ORDER BY id DESC LIMIT 1") && param_is(_2, 2, "pending") &&
             param_is(_2, 3, "running"))
       .RETURN(rows_of({job_row(7, "running", 1)}));
-  auto job = job_repository(m.db(), [](JobRepository& jobs) {
-    return jobs.create_if_not_exists("video_process", "V1");
-  });
+  auto job = job_repository(
+      m.db(), [](JobRepository& jobs) { return jobs.create_if_not_exists("video_process", "V1"); });
   REQUIRE(job);
   CHECK_FALSE(job.value().created);
   CHECK(job.value().record.id == 7);
@@ -219,10 +217,15 @@ TEST_CASE("claim_next on SQLite takes the write lock at BEGIN", "[repositories][
   CHECK(claimed.value()->id == 4);
 }
 
-TEST_CASE("finish_job is guarded by the claim's attempt and worker", "[repositories][jobs][claim]") {
+TEST_CASE("finish_job is guarded by the claim's attempt and worker",
+          "[repositories][jobs][claim]") {
   job_mock m;
-  Job claimed{.id = 5, .job_type = "video_process", .target_id = "V1",
-              .status = job_status::running, .attempts = 1, .worker_id = "worker-1"};
+  Job claimed{.id = 5,
+              .job_type = "video_process",
+              .target_id = "V1",
+              .status = job_status::running,
+              .attempts = 1,
+              .worker_id = "worker-1"};
   trompeloeil::sequence order;
   REQUIRE_CALL(m.session, query(_, _))
       .IN_SEQUENCE(order)
@@ -230,10 +233,11 @@ TEST_CASE("finish_job is guarded by the claim's attempt and worker", "[repositor
             param_is(_2, 3, std::int64_t{5}) && param_is(_2, 4, std::int64_t{1}) &&
             param_is(_2, 5, "worker-1"))
       .RETURN(rows_of({}));
-  REQUIRE_CALL(m.session, query(_, _)).IN_SEQUENCE(order).RETURN(rows_of({job_row(5, "running", 2)}));
-  auto finished = job_repository(m.db(), [&](JobRepository& jobs) {
-    return jobs.finish_job(claimed, job_status::succeeded);
-  });
+  REQUIRE_CALL(m.session, query(_, _))
+      .IN_SEQUENCE(order)
+      .RETURN(rows_of({job_row(5, "running", 2)}));
+  auto finished = job_repository(
+      m.db(), [&](JobRepository& jobs) { return jobs.finish_job(claimed, job_status::succeeded); });
   REQUIRE_FALSE(finished);
   CHECK(finished.error().kind == errc::invalid_state);
   CHECK(finished.error().message.find("claimed again (attempt 2)") != std::string::npos);
@@ -252,9 +256,8 @@ TEST_CASE("reconcile_stale fails exhausted jobs, then requeues the rest",
       .IN_SEQUENCE(order)
       .WITH(sql_has(_1, "status = 'pending'") && sql_has(_1, "WHERE status = 'running'"))
       .RETURN(changed(5));
-  auto report = job_repository(m.db(), [](JobRepository& jobs) {
-    return jobs.reconcile_stale(std::chrono::minutes{5});
-  });
+  auto report = job_repository(
+      m.db(), [](JobRepository& jobs) { return jobs.reconcile_stale(std::chrono::minutes{5}); });
   REQUIRE(report);
   CHECK(report.value().failed == 2);
   CHECK(report.value().requeued == 5);

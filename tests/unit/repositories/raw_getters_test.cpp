@@ -42,9 +42,10 @@ TEST_CASE("a raw repository commits when told to, and its next call opens a new 
   CHECK(database.db.metrics().commits == 1);
 }
 
-TEST_CASE("a raw repository destroyed with an open transaction rolls back and says where it "
-          "was created",
-          "[raw-getters]") {
+TEST_CASE(
+    "a raw repository destroyed with an open transaction rolls back and says where it "
+    "was created",
+    "[raw-getters]") {
   MockSession session;
   ALLOW_CALL(session, kind()).RETURN(dialect::sqlite);
   REQUIRE_CALL(session, begin(_)).RETURN(ok());

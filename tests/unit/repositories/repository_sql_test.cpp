@@ -36,9 +36,8 @@ TEST_CASE("get_video_by_id selects by a bound id and maps every column", "[repos
             param_is(_2, 0, "V1") && _2.size() == 1)
       .RETURN(rows_of({video_row("V1", "CH1", "Title", 60)}));
 
-  auto video = video_repository(m.db(), [](VideoRepository& videos) {
-    return videos.get_video_by_id("V1");
-  });
+  auto video = video_repository(
+      m.db(), [](VideoRepository& videos) { return videos.get_video_by_id("V1"); });
   REQUIRE(video);
   CHECK(video.value() == Video{"V1", "CH1", "Title", 60, timestamp{std::chrono::milliseconds{1000}},
                                timestamp{std::chrono::milliseconds{2000}}});
@@ -47,9 +46,8 @@ TEST_CASE("get_video_by_id selects by a bound id and maps every column", "[repos
 TEST_CASE("get_video_by_id answers not_found when no row comes back", "[repositories][sql]") {
   repository_mock m;
   REQUIRE_CALL(m.session, query(_, _)).RETURN(rows_of({}));
-  auto video = video_repository(m.db(), [](VideoRepository& videos) {
-    return videos.get_video_by_id("V404");
-  });
+  auto video = video_repository(
+      m.db(), [](VideoRepository& videos) { return videos.get_video_by_id("V404"); });
   REQUIRE_FALSE(video);
   CHECK(video.error().kind == errc::not_found);
   CHECK(video.error().message == "video 'V404' does not exist");
@@ -76,9 +74,8 @@ TEST_CASE("SQL injection payloads travel as bound values, never as SQL text",
   REQUIRE_CALL(m.session, query(_, _))
       .WITH(!sql_has(_1, "DROP") && param_is(_2, 0, payload))
       .RETURN(rows_of({video_row(payload, "CH1", "t", 1)}));
-  auto video = video_repository(m.db(), [&](VideoRepository& videos) {
-    return videos.get_video_by_id(payload);
-  });
+  auto video = video_repository(
+      m.db(), [&](VideoRepository& videos) { return videos.get_video_by_id(payload); });
   REQUIRE(video);
   CHECK(video.value().video_id == payload);
 }
@@ -90,9 +87,8 @@ TEST_CASE("list_videos_by_channel binds the channel, limit and offset", "[reposi
             param_is(_2, 0, "CH1") && param_is(_2, 1, std::int64_t{10}) &&
             param_is(_2, 2, std::int64_t{20}))
       .RETURN(rows_of({video_row("V1", "CH1", "a", 1), video_row("V2", "CH1", "b", 2)}));
-  auto videos = video_repository(m.db(), [](VideoRepository& repo) {
-    return repo.list_videos_by_channel("CH1", 10, 20);
-  });
+  auto videos = video_repository(
+      m.db(), [](VideoRepository& repo) { return repo.list_videos_by_channel("CH1", 10, 20); });
   REQUIRE(videos);
   REQUIRE(videos.value().size() == 2);
   CHECK(videos.value()[1].video_id == "V2");
@@ -143,8 +139,7 @@ TEST_CASE("bad input is refused before any SQL is sent", "[repositories][validat
     CHECK(repos.channels.create_channel("", "name").error().kind == errc::invalid_argument);
     CHECK(repos.channels.list_channels(10'001).error().kind == errc::invalid_argument);
     CHECK(repos.jobs.get_job(0).error().kind == errc::invalid_argument);
-    CHECK(repos.jobs.create_job("t", std::string(256, 'x')).error().kind ==
-          errc::invalid_argument);
+    CHECK(repos.jobs.create_job("t", std::string(256, 'x')).error().kind == errc::invalid_argument);
     CHECK(repos.jobs.job_exists("t", "x", {}).error().kind == errc::invalid_argument);
     return success();
   });
@@ -158,8 +153,8 @@ TEST_CASE("get_or_create_channel inserts if absent and reads the stored row othe
   trompeloeil::sequence order;
   REQUIRE_CALL(m.session, query(_, _))
       .IN_SEQUENCE(order)
-      .WITH(sql_has(_1, "ON CONFLICT (channel_id) DO NOTHING RETURNING") && param_is(_2, 0, "CH1") &&
-            param_is(_2, 1, "New name"))
+      .WITH(sql_has(_1, "ON CONFLICT (channel_id) DO NOTHING RETURNING") &&
+            param_is(_2, 0, "CH1") && param_is(_2, 1, "New name"))
       .RETURN(rows_of({}));
   REQUIRE_CALL(m.session, query(_, _))
       .IN_SEQUENCE(order)
@@ -180,9 +175,8 @@ TEST_CASE("list_channels pages in channel_id order", "[repositories][sql]") {
       .WITH(sql_has(_1, "ORDER BY channel_id LIMIT :p1 OFFSET :p2") &&
             param_is(_2, 0, std::int64_t{2}) && param_is(_2, 1, std::int64_t{4}))
       .RETURN(rows_of({row({std::string("CH4"), std::string("a"), std::int64_t{1}})}));
-  auto channels = channel_repository(m.db(), [](ChannelRepository& repo) {
-    return repo.list_channels(2, 4);
-  });
+  auto channels =
+      channel_repository(m.db(), [](ChannelRepository& repo) { return repo.list_channels(2, 4); });
   REQUIRE(channels);
   CHECK(channels.value().size() == 1);
 }

@@ -81,7 +81,8 @@ TEST_CASE("a failure after one database committed is reported as landed in part,
   });
   REQUIRE_FALSE(done);
   CHECK(done.error().kind == errc::in_doubt);
-  CHECK(done.error().message.find("committed on jobs, then failed on primary") != std::string::npos);
+  CHECK(done.error().message.find("committed on jobs, then failed on primary") !=
+        std::string::npos);
   CHECK(done.error().message.find("not atomic across databases") != std::string::npos);
   CHECK(retry.slept.empty());
 }

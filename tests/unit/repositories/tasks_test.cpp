@@ -58,9 +58,9 @@ TEST_CASE("a task's statement timeout is set after BEGIN and lifted when it ends
       .RETURN(ok());
   mocked_database database(session, {}, dialect::postgresql);
 
-  auto task = run_task(
-      database.db, [](Repositories& repos) { return repos.unit.query(read_something); },
-      {.statement_timeout = std::chrono::milliseconds{250}});
+  auto task =
+      run_task(database.db, [](Repositories& repos) { return repos.unit.query(read_something); },
+               {.statement_timeout = std::chrono::milliseconds{250}});
   CHECK(task);
 }
 
@@ -120,8 +120,8 @@ TEST_CASE("no pending job means no work and no outcome", "[tasks][phased]") {
   REQUIRE_CALL(session, commit()).RETURN(ok());
   mocked_database database(session);
   bool worked = false;
-  auto finished = work_on_next_job(database.db, "video_process", "w1",
-                                   [&](const Job&) { worked = true; });
+  auto finished =
+      work_on_next_job(database.db, "video_process", "w1", [&](const Job&) { worked = true; });
   REQUIRE(finished);
   CHECK_FALSE(finished.value());
   CHECK_FALSE(worked);

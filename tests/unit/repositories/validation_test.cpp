@@ -31,21 +31,19 @@ TEST_CASE("check_id refuses an empty id and names the field", "[validation]") {
   CHECK_THAT(message, Catch::Contains("video_id") && Catch::Contains("empty"));
 }
 
-TEST_CASE("check_id accepts exactly the maximum length and refuses one byte more",
-          "[validation]") {
+TEST_CASE("check_id accepts exactly the maximum length and refuses one byte more", "[validation]") {
   CHECK(repokit::check_id("video_id", std::string(repokit::max_id_length, 'v')));
   const std::string message =
       refusal(repokit::check_id("video_id", std::string(repokit::max_id_length + 1, 'v')));
-  CHECK_THAT(message, Catch::Contains("video_id") && Catch::Contains("65") &&
-                          Catch::Contains("64"));
+  CHECK_THAT(message,
+             Catch::Contains("video_id") && Catch::Contains("65") && Catch::Contains("64"));
 
   // A custom limit counts bytes, not characters: "é" is two.
   CHECK(repokit::check_id("target_id", "ab", 2));
   CHECK_FALSE(repokit::check_id("target_id", "\xC3\xA9x", 2));
   CHECK(repokit::check_id("target_id", std::string(repokit::max_target_id_length, 't'),
                           repokit::max_target_id_length));
-  CHECK_FALSE(repokit::check_id("target_id",
-                                std::string(repokit::max_target_id_length + 1, 't'),
+  CHECK_FALSE(repokit::check_id("target_id", std::string(repokit::max_target_id_length + 1, 't'),
                                 repokit::max_target_id_length));
 }
 
@@ -80,8 +78,8 @@ TEST_CASE("check_id refuses invalid UTF-8 and names the field", "[validation]") 
 }
 
 TEST_CASE("check_id accepts valid multi-byte UTF-8", "[validation]") {
-  const std::string value = GENERATE(as<std::string>{}, "vidéo", "動画", "🎬 clip",
-                                     "Ünïcödé-𝄞", "\x7F", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF");
+  const std::string value = GENERATE(as<std::string>{}, "vidéo", "動画", "🎬 clip", "Ünïcödé-𝄞",
+                                     "\x7F", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF");
   INFO(value);
   CHECK(repokit::check_id("video_id", value));
   CHECK(repokit::is_valid_utf8(value));
@@ -109,8 +107,7 @@ TEST_CASE("check_text allows empty text but applies the other checks", "[validat
   CHECK_THAT(not_utf8, Catch::Contains("title") && Catch::Contains("UTF-8"));
 }
 
-TEST_CASE("check_non_negative accepts zero and up and names the field otherwise",
-          "[validation]") {
+TEST_CASE("check_non_negative accepts zero and up and names the field otherwise", "[validation]") {
   CHECK(repokit::check_non_negative("duration_seconds", 0));
   CHECK(repokit::check_non_negative("duration_seconds", 1));
   CHECK(repokit::check_non_negative("duration_seconds", std::numeric_limits<std::int64_t>::max()));
@@ -144,9 +141,10 @@ TEST_CASE("Any other job status text is refused as invalid_argument", "[validati
   CHECK_THAT(parsed.error().message, Catch::Contains("job status"));
 }
 
-TEST_CASE("An unknown job status is quoted with its unprintable bytes escaped and cut at 64 "
-          "bytes",
-          "[validation][jobs]") {
+TEST_CASE(
+    "An unknown job status is quoted with its unprintable bytes escaped and cut at 64 "
+    "bytes",
+    "[validation][jobs]") {
   // A status read from a row or a request reaches the logs through this message.
   const auto newline = repokit::parse_job_status("run\nning\x1b[31m\xc3");
   REQUIRE_FALSE(newline);

@@ -66,11 +66,11 @@ TEST_CASE("MySQL error numbers are classified by the retry table", "[retry][clas
 TEST_CASE("SQLite result codes, primary and extended, are classified by the retry table",
           "[retry][classification]") {
   const auto [code, expected] = GENERATE(table<int, retry_class>({
-      {5, retry},     // SQLITE_BUSY
-      {6, retry},     // SQLITE_LOCKED
-      {517, retry},   // SQLITE_BUSY_SNAPSHOT
-      {261, retry},   // SQLITE_BUSY_RECOVERY
-      {262, retry},   // SQLITE_LOCKED_SHAREDCACHE
+      {5, retry},         // SQLITE_BUSY
+      {6, retry},         // SQLITE_LOCKED
+      {517, retry},       // SQLITE_BUSY_SNAPSHOT
+      {261, retry},       // SQLITE_BUSY_RECOVERY
+      {262, retry},       // SQLITE_LOCKED_SHAREDCACHE
       {19, permanent},    // SQLITE_CONSTRAINT
       {2067, permanent},  // SQLITE_CONSTRAINT_UNIQUE
       {1555, permanent},  // SQLITE_CONSTRAINT_PRIMARYKEY

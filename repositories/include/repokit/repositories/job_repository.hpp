@@ -63,8 +63,9 @@ class JobRepository {
   result<std::optional<Job>> claim_next(std::string_view job_type, std::string_view worker_id);
 
   // Records the outcome of a job this worker claimed: succeeded (clearing last_error, or setting
-  // it to `error` as a note), failed (with `error`) or pending (give it back). Guarded by the claim: if the job was reconciled and claimed again meanwhile,
-  // the update is refused with errc::invalid_state and changes nothing.
+  // it to `error` as a note), failed (with `error`) or pending (give it back). Guarded by the
+  // claim: if the job was reconciled and claimed again meanwhile, the update is refused with
+  // errc::invalid_state and changes nothing.
   result<Job> finish_job(const Job& claimed, job_status outcome,
                          std::optional<std::string_view> error = std::nullopt);
 

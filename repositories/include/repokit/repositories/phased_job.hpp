@@ -17,8 +17,8 @@ namespace repokit {
 namespace detail {
 result<std::optional<Job>> claim_for_work(const Database& db, std::string_view job_type,
                                           std::string_view worker_id, const task_options& options);
-result<Job> record_outcome(const Database& db, const Job& claimed,
-                           std::optional<std::string> error, const task_options& options);
+result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,
+                           const task_options& options);
 }  // namespace detail
 
 // Claims the next pending job of `job_type` for `worker_id`, runs work(const Job&) outside any

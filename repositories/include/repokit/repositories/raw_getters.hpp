@@ -77,20 +77,20 @@ class raw_repository {
 };
 
 [[deprecated("use video_repository(db, ...)")]] inline raw_repository<VideoRepository>
-get_video_repository(const Database& db,
-                     const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+get_video_repository(const Database& db, const char* file = __builtin_FILE(),
+                     unsigned line = __builtin_LINE()) {
   return raw_repository<VideoRepository>(db, {file, line});
 }
 
 [[deprecated("use channel_repository(db, ...)")]] inline raw_repository<ChannelRepository>
-get_channel_repository(const Database& db,
-                       const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+get_channel_repository(const Database& db, const char* file = __builtin_FILE(),
+                       unsigned line = __builtin_LINE()) {
   return raw_repository<ChannelRepository>(db, {file, line});
 }
 
 [[deprecated("use job_repository(db, ...)")]] inline raw_repository<JobRepository>
-get_job_repository(const Database& db,
-                   const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+get_job_repository(const Database& db, const char* file = __builtin_FILE(),
+                   unsigned line = __builtin_LINE()) {
   return raw_repository<JobRepository>(db, {file, line});
 }
 

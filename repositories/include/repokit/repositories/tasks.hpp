@@ -13,7 +13,7 @@ namespace repokit {
 
 struct task_options {
   std::optional<std::chrono::milliseconds> statement_timeout{};  // each statement of the task
-  std::optional<db_retry> retry{};  // the Database's default if empty
+  std::optional<db_retry> retry{};                               // the Database's default if empty
   std::string_view name = "task";
 };
 
