@@ -29,6 +29,7 @@ PACKAGES=(
     clang-16        # sanitizer and libFuzzer builds (the tests use C++20 that clang 14 lacks)
     libclang-rt-16-dev  # its sanitizer and fuzzer runtimes
     llvm-16         # llvm-symbolizer: sanitizer reports with function names and lines
+    clang-format-16 # the format check (scripts/check-format.sh)
     procps
     iproute2
 )
