@@ -11,7 +11,7 @@ command -v "$FORMAT" >/dev/null ||
   { echo "check-format: $FORMAT not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
+  mapfile -t sources < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp')
 else  # an unpacked source archive: every source outside the build trees
   mapfile -t sources < <(find . -path './build*' -prune -o -type f \( -name '*.cpp' -o -name '*.hpp' \) -print | sort)
 fi

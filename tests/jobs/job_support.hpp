@@ -7,16 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <csignal>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -24,10 +16,9 @@
 #include <vector>
 
 #include "repokit/repokit.hpp"
+#include "support/child_process.hpp"
 #include "support/outcome.hpp"
 #include "support/test_database.hpp"
-
-extern char** environ;
 
 namespace repokit::jobs_test {
 
@@ -97,103 +88,13 @@ inline std::vector<std::int64_t> seed_jobs(const Database& db, std::string_view 
   return ids;
 }
 
-// A running job_worker (see job_worker.cpp) with its stdin and stdout connected to us. Waited
-// for when destroyed (after its stdin is closed, which ends every mode), so a failed assertion
-// never leaves it behind or removes its database under it.
-class worker_process {
+// A running job_worker (see job_worker.cpp) with its stdin and stdout connected to us.
+class worker_process : public testing::child_process {
  public:
-  explicit worker_process(std::vector<std::string> args) {
-    std::signal(SIGPIPE, SIG_IGN);  // a worker that died early must fail the test, not kill it
-    int to_child[2];
-    int from_child[2];
-    REQUIRE(::pipe2(to_child, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(from_child, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, to_child[0], STDIN_FILENO);
-    ::posix_spawn_file_actions_adddup2(&actions, from_child[1], STDOUT_FILENO);
-    std::string program = REPOKIT_JOB_WORKER;
-    std::vector<char*> argv{program.data()};
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const int spawned =
-        ::posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::close(to_child[0]);
-    ::close(from_child[1]);
-    stdin_ = to_child[1];
-    stdout_ = from_child[0];
-    if (spawned != 0) pid_ = -1;
-    INFO("posix_spawn " << program << ": error " << spawned);
-    REQUIRE(spawned == 0);
-  }
-  worker_process(const worker_process&) = delete;
-  worker_process& operator=(const worker_process&) = delete;
-  ~worker_process() {
-    close_stdin();
-    wait();
-    if (stdout_ >= 0) ::close(stdout_);
-  }
-
-  // One line of the worker's stdout, without its newline; empty at end of file.
-  std::string read_line() {
-    std::string line;
-    char c = 0;
-    for (;;) {
-      const ssize_t got = ::read(stdout_, &c, 1);
-      if (got < 0 && errno == EINTR) continue;
-      if (got != 1 || c == '\n') break;
-      line += c;
-    }
-    return line;
-  }
-
-  // Every line the worker writes until it closes its stdout.
-  std::vector<std::string> read_lines() {
-    std::vector<std::string> lines;
-    for (std::string line = read_line(); !line.empty(); line = read_line()) {
-      lines.push_back(line);
-    }
-    return lines;
-  }
-
-  // Lets a worker waiting for a line on stdin go on.
-  void go() {
-    const char line[] = "go\n";
-    (void)!::write(stdin_, line, sizeof line - 1);
-    close_stdin();
-  }
-
-  void kill() {
-    if (pid_ > 0) ::kill(pid_, SIGKILL);
-  }
-
-  // The exit status (as waitpid reports it), or -1 when the process could not be waited for.
-  int wait() {
-    if (pid_ > 0) {
-      int status = 0;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-      status_ = status;
-      pid_ = -1;
-    }
-    return status_;
-  }
-
- private:
-  void close_stdin() {
-    if (stdin_ >= 0) ::close(stdin_);
-    stdin_ = -1;
-  }
-
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int stdout_ = -1;
-  int status_ = -1;
+  explicit worker_process(std::vector<std::string> args)
+      : child_process(REPOKIT_JOB_WORKER, std::move(args)) {}
 };
 
-inline bool exited_cleanly(int status) {
-  return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
+using testing::exited_cleanly;
 
 }  // namespace repokit::jobs_test
