@@ -6,10 +6,12 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -17,6 +19,46 @@
 
 using namespace repokit;
 using namespace repokit::contract;
+
+namespace {
+
+constexpr std::array integer_column{column_type::integer};
+constexpr statement sqlite_index_named{
+    "sqlite_index_named", "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = :p1",
+    statement_kind::read, integer_column};
+constexpr statement postgresql_index_named{
+    "postgresql_index_named",
+    "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :p1",
+    statement_kind::read, integer_column};
+constexpr statement mysql_index_named{
+    "mysql_index_named",
+    "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics "
+    "WHERE table_schema = DATABASE() AND table_name = 'jobs' AND index_name = :p1",
+    statement_kind::read, integer_column};
+
+bool has_index(const Database& db, std::string_view name) {
+  const statement& sql = db.kind() == dialect::sqlite       ? sqlite_index_named
+                         : db.kind() == dialect::postgresql ? postgresql_index_named
+                                                            : mysql_index_named;
+  return run_unit(db,
+                  [&](UnitOfWork& unit) -> result<bool> {
+                    const std::array<param, 1> params{name};
+                    REPOKIT_TRY(auto found, unit.query_one(sql, params));
+                    return found.value().integer(0) == 1;
+                  })
+      .value();
+}
+
+// The shape of create_if_not_exists's look-up of an existing job, for EXPLAIN QUERY PLAN.
+constexpr std::array plan_columns{column_type::integer, column_type::integer, column_type::integer,
+                                  column_type::text};
+constexpr statement plan_of_job_lookup{
+    "plan_of_job_lookup",
+    "EXPLAIN QUERY PLAN SELECT 1 FROM jobs WHERE job_type = 'transcode' AND target_id = 'v1' "
+    "AND status IN ('pending', 'running', 'succeeded', 'failed')",
+    statement_kind::read, plan_columns};
+
+}  // namespace
 using repokit::testing::test_database;
 
 TEST_CASE("migrations: a fresh database is migrated from 0 to the latest version",
@@ -34,7 +76,7 @@ TEST_CASE("migrations: a fresh database is migrated from 0 to the latest version
   REQUIRE(report);
   CHECK(report.value().from_version == 0);
   CHECK(report.value().to_version == latest_schema_version);
-  CHECK(report.value().applied == std::vector<int>{1, 2});
+  CHECK(report.value().applied == std::vector<int>{1, 2, 3});
   CHECK(schema_version(db).value() == latest_schema_version);
   CHECK(rows_in(db, "schema_migrations") == latest_schema_version);
 
@@ -121,7 +163,7 @@ TEST_CASE("migrations: concurrent migrate() calls on separate handles apply each
       for (int version : reports[k].value().applied) applied_by_anyone.push_back(version);
     }
     std::sort(applied_by_anyone.begin(), applied_by_anyone.end());
-    CHECK(applied_by_anyone == std::vector<int>{1, 2});  // each version applied exactly once
+    CHECK(applied_by_anyone == std::vector<int>{1, 2, 3});  // each version applied exactly once
     CHECK(rows_in(fixture.db(), "schema_migrations") == latest_schema_version);
     CHECK(schema_version(fixture.db()).value() == latest_schema_version);
     for (const Database& db : databases) CHECK(db.pool().in_use == 0);
@@ -135,5 +177,43 @@ TEST_CASE("migrations: schema_version reports the latest version on a migrated d
   INFO(describe(version));
   REQUIRE(version);
   CHECK(version.value() == latest_schema_version);
-  CHECK(latest_schema_version == 2);
+  CHECK(latest_schema_version == 3);
+}
+
+TEST_CASE(
+    "migrations: version 3 indexes jobs by type, target and status in place of type and "
+    "target",
+    "[contract][migrations]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  CHECK(has_index(db, "jobs_by_target_status"));
+  CHECK_FALSE(has_index(db, "jobs_by_target"));  // its prefix: redundant
+  if (db.kind() != dialect::sqlite) return;
+  // SQLite used to plan this look-up on jobs_claim_order and walk every active job of the type.
+  const auto plan = run_unit(db, [](UnitOfWork& unit) { return unit.query(plan_of_job_lookup); });
+  REQUIRE(plan);
+  REQUIRE(plan.value().size() == 1);
+  CHECK_THAT(plan.value().front().text(3), Catch::Contains("COVERING INDEX jobs_by_target_status"));
+}
+
+TEST_CASE("migrations: a database at version 2 moves to 3 and keeps its jobs",
+          "[contract][migrations]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  REQUIRE(job_repository(db, [](JobRepository& jobs) { return jobs.create_job("t", "kept"); }));
+  // Back to version 2 as it was shipped: the old index, no record of version 3.
+  testing::execute_sql(db, db.kind() == dialect::mysql ? "DROP INDEX jobs_by_target_status ON jobs"
+                                                       : "DROP INDEX jobs_by_target_status");
+  testing::execute_sql(db, "CREATE INDEX jobs_by_target ON jobs (job_type, target_id)");
+  testing::execute_sql(db, "DELETE FROM schema_migrations WHERE version = 3");
+  REQUIRE(schema_version(db).value() == 2);
+
+  auto report = migrate(db);
+  INFO(describe(report));
+  REQUIRE(report);
+  CHECK(report.value().from_version == 2);
+  CHECK(report.value().applied == std::vector<int>{3});
+  CHECK(has_index(db, "jobs_by_target_status"));
+  CHECK_FALSE(has_index(db, "jobs_by_target"));
+  CHECK(rows_in(db, "jobs") == 1);
 }

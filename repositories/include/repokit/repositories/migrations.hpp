@@ -10,7 +10,7 @@
 
 namespace repokit {
 
-inline constexpr int latest_schema_version = 2;
+inline constexpr int latest_schema_version = 3;
 
 struct migration_report {
   int from_version = 0;
