@@ -14,17 +14,6 @@ using repokit::testing::test_database;
 
 namespace {
 
-struct table_counts {
-  std::int64_t channels = 0;
-  std::int64_t videos = 0;
-  std::int64_t jobs = 0;
-  bool operator==(const table_counts&) const = default;
-};
-
-table_counts counts(const Database& db) {
-  return {rows_in(db, "channels"), rows_in(db, "videos"), rows_in(db, "jobs")};
-}
-
 const std::string nul_inside("ab\0cd", 5);
 const std::vector<std::pair<std::string, std::string>> invalid_utf8{
     {"a lone continuation byte", "abc\x80"},
@@ -55,16 +44,6 @@ bool get_or_create_stored_name_is(const Database& db, const std::string& id,
 }
 
 }  // namespace
-
-namespace Catch {
-template <>
-struct StringMaker<table_counts> {
-  static std::string convert(const table_counts& c) {
-    return "{channels " + std::to_string(c.channels) + ", videos " + std::to_string(c.videos) +
-           ", jobs " + std::to_string(c.jobs) + "}";
-  }
-};
-}  // namespace Catch
 
 TEST_CASE("bad input: malformed ids, text and numbers are refused and nothing is written",
           "[contract][bad-input]") {

@@ -55,9 +55,29 @@ inline std::int64_t rows_in(const Database& db, const std::string& table) {
   return repokit::testing::count_rows(db, table);
 }
 
+// The rows of the three tables, to show that a refused or rolled-back unit wrote nothing.
+struct table_counts {
+  std::int64_t channels = 0;
+  std::int64_t videos = 0;
+  std::int64_t jobs = 0;
+  bool operator==(const table_counts&) const = default;
+};
+
+inline table_counts counts(const Database& db) {
+  return {rows_in(db, "channels"), rows_in(db, "videos"), rows_in(db, "jobs")};
+}
+
 }  // namespace repokit::contract
 
 namespace Catch {
+
+template <>
+struct StringMaker<repokit::contract::table_counts> {
+  static std::string convert(const repokit::contract::table_counts& c) {
+    return "{channels " + std::to_string(c.channels) + ", videos " + std::to_string(c.videos) +
+           ", jobs " + std::to_string(c.jobs) + "}";
+  }
+};
 
 template <>
 struct StringMaker<repokit::errc> {

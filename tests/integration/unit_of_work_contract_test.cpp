@@ -25,17 +25,6 @@ constexpr statement select_one{"select_one", "SELECT 1", statement_kind::read, i
 constexpr statement delete_all_channels{
     "delete_all_channels", "DELETE FROM channels", statement_kind::write, {}};
 
-struct table_counts {
-  std::int64_t channels = 0;
-  std::int64_t videos = 0;
-  std::int64_t jobs = 0;
-  bool operator==(const table_counts&) const = default;
-};
-
-table_counts counts(const Database& db) {
-  return {rows_in(db, "channels"), rows_in(db, "videos"), rows_in(db, "jobs")};
-}
-
 class custom_failure : public std::logic_error {
  public:
   using std::logic_error::logic_error;
@@ -43,16 +32,6 @@ class custom_failure : public std::logic_error {
 };
 
 }  // namespace
-
-namespace Catch {
-template <>
-struct StringMaker<table_counts> {
-  static std::string convert(const table_counts& c) {
-    return "{channels " + std::to_string(c.channels) + ", videos " + std::to_string(c.videos) +
-           ", jobs " + std::to_string(c.jobs) + "}";
-  }
-};
-}  // namespace Catch
 
 TEST_CASE("unit of work: a body that succeeds commits every repository's writes",
           "[contract][unit-of-work]") {
