@@ -207,8 +207,8 @@ result<database_url> database_url::parse(std::string_view url) {
   static constexpr std::array<scheme, 4> servers{{
       {"postgresql://", dialect::postgresql, 5432},
       {"postgres://", dialect::postgresql, 5432},
-      {"mysql://", dialect::mysql, 3306},
-      {"mariadb://", dialect::mysql, 3306},
+      {"mysql://", dialect::mariadb, 3306},
+      {"mariadb://", dialect::mariadb, 3306},
   }};
   for (const scheme& candidate : servers) {
     if (url.starts_with(candidate.prefix)) {

@@ -6,7 +6,7 @@ std::string_view to_string(dialect value) noexcept {
   switch (value) {
     case dialect::sqlite: return "sqlite";
     case dialect::postgresql: return "postgresql";
-    case dialect::mysql: return "mysql";
+    case dialect::mariadb: return "mariadb";
   }
   return "unknown";
 }

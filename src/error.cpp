@@ -37,6 +37,7 @@ std::string_view to_string(errc value) noexcept {
     case errc::timeout: return "timeout";
     case errc::configuration: return "configuration";
     case errc::database: return "database";
+    case errc::mapping: return "mapping";
   }
   return "unknown";
 }

@@ -7,10 +7,12 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -18,6 +20,7 @@
 
 #include "error_translation.hpp"
 #include "node_selector.hpp"
+#include "repokit/sql_text.hpp"
 
 namespace repokit::detail {
 namespace {
@@ -25,9 +28,11 @@ namespace {
 namespace sqlite = ::sqlite_api;
 
 // Values are bound by reference when a statement is prepared; these slots hold them between
-// executions of the cached statement.
+// executions of the cached statement. There is one slot per placeholder occurrence: a name used
+// twice is sent twice, from the one parameter the caller bound.
 struct param_slot {
-  std::size_t type = 0;  // index into repokit::param of the bound C++ type
+  std::size_t type = 0;      // index into repokit::param of the bound C++ type
+  std::uint32_t source = 0;  // the parameter this occurrence takes its value from
   std::string text;
   long long integer = 0;
   double real = 0;
@@ -37,6 +42,7 @@ struct param_slot {
 struct column_slot {
   column_type type = column_type::text;
   std::string text;
+  std::string decoded;  // a PostgreSQL bytea column's bytes
   long long integer = 0;
   double real = 0;
   soci::indicator null = soci::i_ok;
@@ -45,14 +51,96 @@ struct column_slot {
 struct prepared {
   explicit prepared(soci::session& sql) : st(sql) {}
   soci::statement st;
+  std::size_t parameter_count = 0;
   std::vector<param_slot> params;
   std::vector<column_slot> columns;
+  std::vector<column_value> row;  // the columns of the current row, as handed to consumers
 };
+
+// Cached statements are found by their SQL text: only the same text finds the same statement.
+struct text_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const noexcept {
+    return std::hash<std::string_view>{}(text);
+  }
+};
+
+// `sql` with each placeholder occurrence renamed :p1, :p2, ... for SOCI, which binds by
+// position; `sources` gets the parameter each occurrence takes (names in order of first use).
+std::string positional_sql(std::string_view sql, std::vector<std::uint32_t>& sources,
+                           std::size_t& names) {
+  // Not bounded by max_statement_parameters: an IN list arrives spelled out, a name per value.
+  std::vector<std::string_view> seen;
+  std::string out;
+  out.reserve(sql.size() + 16);
+  std::size_t copied = 0;
+  const detail::sql_problem problem =
+      detail::scan_sql(sql, [&](detail::sql_token token, std::size_t at, std::size_t length) {
+        if (token != detail::sql_token::placeholder) return;
+        const std::string_view name = sql.substr(at, length);
+        const auto found = std::find(seen.begin(), seen.end(), name);
+        const auto k = static_cast<std::uint32_t>(found - seen.begin());
+        if (found == seen.end()) seen.push_back(name);
+        sources.push_back(k);
+        out.append(sql.substr(copied, at - copied));
+        out.append(":p").append(std::to_string(sources.size()));
+        copied = at + length;
+      });
+  if (problem != detail::sql_problem::none) {
+    throw soci::soci_error(std::string(detail::describe(problem)));
+  }
+  out.append(sql.substr(copied));
+  names = seen.size();
+  return out;
+}
+
+constexpr char hex_digits[] = "0123456789abcdef";
+
+// PostgreSQL takes and gives bytea as text in hex: \x0a1b...
+void bytea_to_hex(bytes_view data, std::string& out) {
+  out.assign("\\x");
+  for (const std::byte b : data) {
+    out += hex_digits[static_cast<unsigned>(b) >> 4];
+    out += hex_digits[static_cast<unsigned>(b) & 0xf];
+  }
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool bytea_from_hex(std::string_view text, std::string& out) {
+  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0) return false;
+  out.clear();
+  for (std::size_t i = 2; i < text.size(); i += 2) {
+    const int high = hex_value(text[i]);
+    const int low = hex_value(text[i + 1]);
+    if (high < 0 || low < 0) return false;
+    out += static_cast<char>(high * 16 + low);
+  }
+  return true;
+}
+
+// Booleans arrive as text: PostgreSQL says t or f, the others 1 or 0.
+bool boolean_from_text(std::string_view text, std::int64_t& out) {
+  if (text == "t" || text == "true" || text == "1") {
+    out = 1;
+  } else if (text == "f" || text == "false" || text == "0") {
+    out = 0;
+  } else {
+    return false;
+  }
+  return true;
+}
 
 constexpr std::size_t null_index = 0;
 constexpr std::size_t integer_index = 1;
 constexpr std::size_t real_index = 2;
 constexpr std::size_t text_index = 3;
+constexpr std::size_t bytes_index = 4;
 
 std::string quote_conninfo(std::string_view value) {
   std::string out = "'";
@@ -64,10 +152,11 @@ std::string quote_conninfo(std::string_view value) {
   return out;
 }
 
-std::string sqlite_connect_string(const database_url& url) {
+std::string sqlite_connect_string(const database_url& url, bool read_only) {
   // SOCI splits "name=value" pairs on blanks; a quoted value may hold them. It knows no escape
-  // for a '"' inside, which database_url::parse therefore refuses in SQLite paths.
-  return "db=\"" + url.path + '"';
+  // for a '"' inside, which database_url::parse therefore refuses in SQLite paths. Read-only
+  // opens neither create nor change the file.
+  return "db=\"" + url.path + '"' + (read_only ? " readonly=true" : "");
 }
 
 result<std::string> postgresql_conninfo(const database_url& url, const database_options& options) {
@@ -127,7 +216,7 @@ class soci_session final : public Session {
         return mode == begin_mode::immediate ? sqlite_step(sqlite_begin_immediate, "BEGIN")
                                              : sqlite_step(sqlite_begin, "BEGIN");
       case dialect::postgresql: return postgresql_exec("BEGIN", "BEGIN", failure_point::statement);
-      case dialect::mysql:
+      case dialect::mariadb:
         return mysql_exec("START TRANSACTION", "BEGIN", failure_point::statement);
     }
     return success();
@@ -137,7 +226,7 @@ class soci_session final : public Session {
     switch (kind_) {
       case dialect::sqlite: return sqlite_step(sqlite_commit, "COMMIT");
       case dialect::postgresql: return postgresql_exec("COMMIT", "COMMIT", failure_point::commit);
-      case dialect::mysql: return mysql_exec("COMMIT", "COMMIT", failure_point::commit);
+      case dialect::mariadb: return mysql_exec("COMMIT", "COMMIT", failure_point::commit);
     }
     return success();
   }
@@ -147,22 +236,63 @@ class soci_session final : public Session {
       case dialect::sqlite: return sqlite_step(sqlite_rollback, "ROLLBACK");
       case dialect::postgresql:
         return postgresql_exec("ROLLBACK", "ROLLBACK", failure_point::statement);
-      case dialect::mysql: return mysql_exec("ROLLBACK", "ROLLBACK", failure_point::statement);
+      case dialect::mariadb: return mysql_exec("ROLLBACK", "ROLLBACK", failure_point::statement);
     }
     return success();
   }
 
   result<std::vector<row>> query(const statement& sql, std::span<const param> params) override {
-    const deadline_scope timed(*this);
-    try {
-      prepared& p = prepare(sql, params);
-      std::vector<row> rows;
-      bool has_row = p.st.execute(true);
-      while (has_row) {
-        rows.push_back(read_row(p));
-        has_row = p.st.fetch();
+    struct keep_rows final : row_consumer {
+      result<void> consume(std::span<const column_value> columns) override {
+        std::vector<value> values;
+        values.reserve(columns.size());
+        for (const column_value& column : columns) {
+          if (column.null) {
+            values.emplace_back(std::monostate{});
+          } else if (column.type == column_type::integer || column.type == column_type::boolean) {
+            values.emplace_back(std::int64_t{column.integer});
+          } else if (column.type == column_type::real) {
+            values.emplace_back(column.real);
+          } else {
+            values.emplace_back(std::string(column.text));
+          }
+        }
+        rows.emplace_back(std::move(values));
+        return success();
       }
-      return rows;
+      std::vector<row> rows;
+    } kept;
+    REPOKIT_TRYV(query_rows(sql, params, kept));
+    return std::move(kept.rows);
+  }
+
+  result<std::uint64_t> query_rows(const statement& sql, std::span<const param> params,
+                                   row_consumer& consumer) override {
+    const deadline_scope timed(*this);
+    prepared* p = nullptr;
+    std::uint64_t count = 0;
+    try {
+      p = &prepare(sql, params);
+      bool has_row = p->st.execute(true);
+      while (has_row) {
+        ++count;
+        auto consumed = consumer.consume(read_row(*p));
+        if (!consumed) {
+          drop(sql.sql);  // stopped half-way: not to be reused in that state
+          return failure(std::move(consumed).error());
+        }
+        has_row = p->st.fetch();
+      }
+      return count;
+    } catch (const soci::soci_error& refused) {
+      // A value the driver could not convert: say which column, as a mapping error. Looked at
+      // before forget() drops the statement and its result.
+      std::optional<error> mismatch;
+      if (p != nullptr && std::string_view(refused.what()).starts_with("Cannot convert data")) {
+        mismatch = mismatched_column(*p, sql.name);
+      }
+      error failure = forget(sql);
+      return repokit::failure(mismatch ? std::move(*mismatch) : std::move(failure));
     } catch (...) {
       return failure(forget(sql));
     }
@@ -185,7 +315,7 @@ class soci_session final : public Session {
       case dialect::sqlite: return sqlite_exec(std::string(sql).c_str(), "script");
       case dialect::postgresql:
         return postgresql_exec(std::string(sql).c_str(), "script", failure_point::statement);
-      case dialect::mysql: {
+      case dialect::mariadb: {
         // The connection takes one statement per call: scripts are split at their ';'
         // (trusted SQL, with no ';' inside its literals).
         std::size_t from = 0;
@@ -204,7 +334,7 @@ class soci_session final : public Session {
   }
 
   result<void> limit_statements(std::optional<std::chrono::milliseconds> limit) override {
-    if (kind_ == dialect::mysql) {  // MariaDB's limit is per session, in seconds
+    if (kind_ == dialect::mariadb) {  // MariaDB's limit is per session, in seconds
       const std::string sql =
           "SET SESSION max_statement_time = " +
           std::to_string(limit ? static_cast<double>(limit->count()) / 1000 : 0.0);
@@ -228,7 +358,7 @@ class soci_session final : public Session {
 
   bool ping() override {
     if (kind_ == dialect::sqlite) return true;  // an embedded database cannot go away
-    if (kind_ == dialect::mysql) return mysql_ping(mysql_handle()) == 0;
+    if (kind_ == dialect::mariadb) return mysql_ping(mysql_handle()) == 0;
     PGresult* res = PQexec(pg(), "SELECT 1");
     const bool alive = PQresultStatus(res) == PGRES_TUPLES_OK;
     PQclear(res);
@@ -354,15 +484,31 @@ class soci_session final : public Session {
   }
 
   prepared& prepare(const statement& sql, std::span<const param> params) {
-    auto found = cache_.find(&sql);
-    if (found != cache_.end() && bind(*found->second, params)) return *found->second;
-    if (found != cache_.end()) cache_.erase(found);  // parameter types changed: prepare anew
+    auto found = cache_.find(sql.sql);
+    if (found != cache_.end()) {
+      prepared& cached = *found->second;
+      const bool same_columns = std::equal(
+          cached.columns.begin(), cached.columns.end(), sql.columns.begin(), sql.columns.end(),
+          [](const column_slot& slot, column_type type) { return slot.type == type; });
+      if (same_columns && bind(cached, params)) return cached;
+      cache_.erase(found);  // read into other types, or parameter types changed: prepare anew
+    }
 
     auto p = std::make_unique<prepared>(*sql_);
-    p->params.resize(params.size());
-    for (std::size_t i = 0; i < params.size(); ++i) {
+    std::vector<std::uint32_t> sources;
+    const std::string positional = positional_sql(sql.sql, sources, p->parameter_count);
+    if (params.size() != p->parameter_count) {
+      throw soci::soci_error("the SQL has " + std::to_string(p->parameter_count) +
+                             " placeholder name(s) but " + std::to_string(params.size()) +
+                             " parameter(s) were bound");
+    }
+    p->params.resize(sources.size());
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      param_slot& slot = p->params[i];
+      slot.source = sources[i];
       // A first NULL is bound as text: any column type accepts a NULL text parameter.
-      p->params[i].type = params[i].index() == null_index ? text_index : params[i].index();
+      const std::size_t type = params[slot.source].index();
+      slot.type = type == null_index ? text_index : type;
     }
     bind(*p, params);
     for (param_slot& slot : p->params) {
@@ -373,27 +519,27 @@ class soci_session final : public Session {
       }
     }
     p->columns.resize(sql.columns.size());
+    p->row.resize(sql.columns.size());
     for (std::size_t i = 0; i < sql.columns.size(); ++i) {
       column_slot& slot = p->columns[i];
       slot.type = sql.columns[i];
       switch (slot.type) {
         case column_type::integer: p->st.exchange(soci::into(slot.integer, slot.null)); break;
         case column_type::real: p->st.exchange(soci::into(slot.real, slot.null)); break;
-        case column_type::text: p->st.exchange(soci::into(slot.text, slot.null)); break;
+        default: p->st.exchange(soci::into(slot.text, slot.null)); break;
       }
     }
     p->st.alloc();
-    p->st.prepare(std::string(sql.sql));
+    p->st.prepare(positional);
     p->st.define_and_bind();
-    return *cache_.emplace(&sql, std::move(p)).first->second;
+    return *cache_.emplace(std::string(sql.sql), std::move(p)).first->second;
   }
 
   // Copies the call's values into the slots; false when a value's type differs from the bound one.
-  static bool bind(prepared& p, std::span<const param> params) {
-    if (params.size() != p.params.size()) return false;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      param_slot& slot = p.params[i];
-      const param& value = params[i];
+  bool bind(prepared& p, std::span<const param> params) const {
+    if (params.size() != p.parameter_count) return false;
+    for (param_slot& slot : p.params) {
+      const param& value = params[slot.source];
       if (value.index() == null_index) {
         slot.null = soci::i_null;
         continue;
@@ -403,34 +549,152 @@ class soci_session final : public Session {
       switch (slot.type) {
         case integer_index: slot.integer = std::get<std::int64_t>(value); break;
         case real_index: slot.real = std::get<double>(value); break;
+        case bytes_index: {
+          const bytes_view data = std::get<bytes_view>(value);
+          if (kind_ == dialect::postgresql) {
+            bytea_to_hex(data, slot.text);
+          } else {
+            slot.text.assign(reinterpret_cast<const char*>(data.data()), data.size());
+          }
+          break;
+        }
         default: slot.text.assign(std::get<std::string_view>(value)); break;
       }
     }
     return true;
   }
 
-  static row read_row(prepared& p) {
-    std::vector<value> values;
-    values.reserve(p.columns.size());
-    for (column_slot& slot : p.columns) {
-      if (slot.null == soci::i_null) {
-        values.emplace_back(std::monostate{});
-        continue;
-      }
+  // The current row's columns, pointing into the slots: valid until the next fetch.
+  std::span<const column_value> read_row(prepared& p) const {
+    for (std::size_t i = 0; i < p.columns.size(); ++i) {
+      column_slot& slot = p.columns[i];
+      column_value& column = p.row[i];
+      column.type = slot.type;
+      column.null = slot.null == soci::i_null;
+      if (column.null) continue;
+      if (kind_ == dialect::sqlite && !sqlite_value_fits(p, i, column)) continue;
       switch (slot.type) {
-        case column_type::integer: values.emplace_back(std::int64_t{slot.integer}); break;
-        case column_type::real: values.emplace_back(slot.real); break;
-        case column_type::text: values.emplace_back(std::move(slot.text)); break;
+        case column_type::integer: column.integer = slot.integer; break;
+        case column_type::real: column.real = slot.real; break;
+        case column_type::text: column.text = slot.text; break;
+        case column_type::boolean:
+          if (!boolean_from_text(slot.text, column.integer)) {
+            column.type = column_type::text;  // reported as text that is not a boolean
+            column.text = slot.text;
+          }
+          break;
+        case column_type::blob:
+          if (kind_ == dialect::postgresql && bytea_from_hex(slot.text, slot.decoded)) {
+            column.text = slot.decoded;
+          } else {
+            column.text = slot.text;
+          }
+          break;
       }
     }
-    return row(std::move(values));
+    return p.row;
+  }
+
+  // SQLite keeps any value in any column, and SOCI converts text read as a number to 0: the
+  // value's storage class says what it really is. False when it is not what the statement
+  // reads, with `column` describing what it is instead.
+  bool sqlite_value_fits(prepared& p, std::size_t i, column_value& column) const {
+    if (column.type != column_type::integer && column.type != column_type::real &&
+        column.type != column_type::boolean) {
+      return true;
+    }
+    auto* backend = static_cast<soci::sqlite3_statement_backend*>(p.st.get_backend());
+    const int index = static_cast<int>(i);
+    switch (sqlite::sqlite3_column_type(backend->stmt_, index)) {
+      case SQLITE_TEXT: column.type = column_type::text; return false;
+      case SQLITE_BLOB: column.type = column_type::blob; return false;
+      case SQLITE_FLOAT:
+        if (column.type == column_type::real) return true;
+        column.type = column_type::real;
+        column.real = sqlite::sqlite3_column_double(backend->stmt_, index);
+        return false;
+      default: return true;
+    }
+  }
+
+  // The type a server's result gives column `i`, as repokit reads it.
+  column_type server_column_type(prepared& p, std::size_t i) const {
+    if (kind_ == dialect::postgresql) {
+      auto* backend = static_cast<soci::postgresql_statement_backend*>(p.st.get_backend());
+      const PGresult* result = backend->result_.get_result();
+      if (result == nullptr || PQresultStatus(result) != PGRES_TUPLES_OK ||
+          static_cast<int>(i) >= PQnfields(result)) {
+        return column_type::text;
+      }
+      switch (PQftype(result, static_cast<int>(i))) {
+        case 16: return column_type::boolean;  // bool
+        case 17: return column_type::blob;     // bytea
+        case 20:
+        case 21:
+        case 23:
+        case 26: return column_type::integer;  // int8/2/4, oid
+        case 700:
+        case 701:
+        case 1700: return column_type::real;  // float4/8, numeric
+        default: return column_type::text;
+      }
+    }
+    auto* backend = static_cast<soci::mysql_statement_backend*>(p.st.get_backend());
+    if (backend->result_ == nullptr || i >= mysql_num_fields(backend->result_)) {
+      return column_type::text;
+    }
+    const MYSQL_FIELD* field = mysql_fetch_field_direct(backend->result_, static_cast<unsigned>(i));
+    switch (field->type) {
+      case MYSQL_TYPE_TINY:
+      case MYSQL_TYPE_SHORT:
+      case MYSQL_TYPE_LONG:
+      case MYSQL_TYPE_INT24:
+      case MYSQL_TYPE_LONGLONG:
+      case MYSQL_TYPE_YEAR:
+      case MYSQL_TYPE_BIT: return column_type::integer;
+      case MYSQL_TYPE_FLOAT:
+      case MYSQL_TYPE_DOUBLE:
+      case MYSQL_TYPE_DECIMAL:
+      case MYSQL_TYPE_NEWDECIMAL: return column_type::real;
+      default: return field->charsetnr == 63 ? column_type::blob : column_type::text;  // binary
+    }
+  }
+
+  // After a read the driver refused: the first column whose type in the result cannot be read
+  // as the statement declares it, as errc::mapping naming the statement and the column.
+  std::optional<error> mismatched_column(prepared& p, std::string_view statement) const {
+    if (kind_ == dialect::sqlite) return std::nullopt;
+    static constexpr std::array<std::string_view, 5> names{"an integer", "a floating-point number",
+                                                           "text", "a boolean", "bytes"};
+    for (std::size_t i = 0; i < p.columns.size(); ++i) {
+      const column_type wanted = p.columns[i].type;
+      const column_type stored = server_column_type(p, i);
+      const bool numeric = stored == column_type::integer || stored == column_type::boolean;
+      const bool fits =
+          wanted == column_type::text || wanted == column_type::blob ||
+          (wanted == column_type::real && (numeric || stored == column_type::real)) ||
+          ((wanted == column_type::integer || wanted == column_type::boolean) && numeric);
+      if (fits) continue;
+      error mismatch = make_error(
+          errc::mapping, "column " + std::to_string(i + 1) + " holds " +
+                             std::string(names[static_cast<std::size_t>(stored)]) + ", not " +
+                             std::string(names[static_cast<std::size_t>(wanted)]));
+      mismatch.operation = std::string(statement);
+      return mismatch;
+    }
+    return std::nullopt;
+  }
+
+  void drop(std::string_view sql) {
+    const auto found = cache_.find(sql);
+    if (found != cache_.end()) cache_.erase(found);
   }
 
   // Classifies the exception in flight and drops the statement: its state is unknown now.
   error forget(const statement& sql) noexcept {
     error failure =
         translate_current_exception(kind_, sql.name, failure_point::statement, sql_.get());
-    cache_.erase(&sql);
+    drop(sql.sql);
     return watch(std::move(failure));
   }
 
@@ -440,21 +704,22 @@ class soci_session final : public Session {
   std::array<sqlite::sqlite3_stmt*, 4> transaction_statements_{};
   std::optional<std::chrono::milliseconds> statement_limit_;
   steady::time_point deadline_ = steady::time_point::max();
-  std::unordered_map<const statement*, std::unique_ptr<prepared>> cache_;
+  std::unordered_map<std::string, std::unique_ptr<prepared>, text_hash, std::equal_to<>> cache_;
 };
 
 result<std::unique_ptr<Session>> connect_sqlite(const database_url& url,
                                                 const database_options& options) {
   std::unique_ptr<soci::session> sql;
   try {
-    sql = std::make_unique<soci::session>(soci::sqlite3, sqlite_connect_string(url));
+    sql = std::make_unique<soci::session>(soci::sqlite3,
+                                          sqlite_connect_string(url, options.read_only));
   } catch (...) {
     return failure(translate_current_exception(dialect::sqlite, "connect to " + url.masked(),
                                                failure_point::connect, nullptr));
   }
   auto session = std::make_unique<soci_session>(dialect::sqlite, std::move(sql));
   REPOKIT_TRYV(session->setup_sqlite(options));
-  if (options.wal && !url.in_memory()) {
+  if (options.wal && !options.read_only && !url.in_memory()) {
     REPOKIT_TRYV(session->enable_wal());
   }
   return std::unique_ptr<Session>(std::move(session));
@@ -529,9 +794,9 @@ result<std::unique_ptr<Session>> connect_mysql(const database_url& url,
       target.selector->mark_up(node);
       auto selector = target.selector;
       return std::unique_ptr<Session>(std::make_unique<soci_session>(
-          dialect::mysql, std::move(sql), [selector, node] { selector->mark_down(node); }));
+          dialect::mariadb, std::move(sql), [selector, node] { selector->mark_down(node); }));
     } catch (...) {
-      last = translate_current_exception(dialect::mysql, where, failure_point::connect, nullptr);
+      last = translate_current_exception(dialect::mariadb, where, failure_point::connect, nullptr);
     }
     // One server's refusal (wrong password, unknown database) is final; in a cluster it may be a
     // node that has not caught up yet, so the others are tried before giving up.
@@ -539,6 +804,15 @@ result<std::unique_ptr<Session>> connect_mysql(const database_url& url,
     target.selector->mark_down(node);
   }
   return failure(std::move(*last));
+}
+
+// A server session of a read-only Database: every transaction on it is read-only, so the server
+// itself refuses a write.
+result<std::unique_ptr<Session>> only_reading(result<std::unique_ptr<Session>> session,
+                                              bool read_only, std::string_view setting) {
+  if (!session || !read_only) return session;
+  REPOKIT_TRYV(session.value()->execute_script(setting));
+  return session;
 }
 
 }  // namespace
@@ -550,13 +824,17 @@ result<session_factory> soci_session_factory(const database_url& url,
       return session_factory([url, options] { return connect_sqlite(url, options); });
     case dialect::postgresql: {
       REPOKIT_TRY(auto conninfo, postgresql_conninfo(url, options));
-      return session_factory(
-          [url, info = std::move(conninfo)] { return connect_postgresql(url, info); });
+      return session_factory([url, info = std::move(conninfo), read_only = options.read_only] {
+        return only_reading(connect_postgresql(url, info), read_only,
+                            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+      });
     }
-    case dialect::mysql: {
+    case dialect::mariadb: {
       REPOKIT_TRY(auto target, mysql_connect_strings(url));
-      return session_factory(
-          [url, target = std::move(target)] { return connect_mysql(url, target); });
+      return session_factory([url, target = std::move(target), read_only = options.read_only] {
+        return only_reading(connect_mysql(url, target), read_only,
+                            "SET SESSION TRANSACTION READ ONLY");
+      });
     }
   }
   return failure(errc::configuration, "unknown dialect for " + url.masked());

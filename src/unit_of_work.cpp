@@ -23,6 +23,40 @@ bool is_business_outcome(errc kind) {
   return kind == errc::not_found || kind == errc::invalid_argument || kind == errc::invalid_state;
 }
 
+// Writes `part` with each IN-list placeholder spelled out, `:ids` becoming `:ids__1, :ids__2`
+// (NULL for an empty list, which matches nothing), and its parameters in the order the session
+// binds them: one per distinct name, in the order of first appearance.
+void expand_lists(const detail::sql_part& part, std::span<const param> params,
+                  std::span<const detail::bound_name> names, std::string& sql,
+                  std::vector<param>& bound) {
+  std::array<std::string_view, max_statement_parameters> seen{};
+  std::size_t seen_count = 0;
+  std::size_t copied = 0;
+  detail::scan_sql(part.sql, [&](detail::sql_token token, std::size_t at, std::size_t length) {
+    if (token != detail::sql_token::placeholder) return;
+    const std::string_view placeholder = part.sql.substr(at, length);
+    std::size_t k = 0;
+    while (k < seen_count && seen[k] != placeholder) ++k;
+    const bool first = k == seen_count;
+    if (first) seen[seen_count++] = placeholder;
+    const detail::bound_name& name = names[part.parameters[k]];
+    sql.append(part.sql.substr(copied, at - copied));
+    copied = at + length;
+    if (!name.list) {
+      sql.append(placeholder);
+      if (first) bound.push_back(params[name.first]);
+      return;
+    }
+    if (name.count == 0) sql.append("NULL");
+    for (std::uint32_t i = 0; i < name.count; ++i) {
+      if (i > 0) sql.append(", ");
+      sql.append(placeholder).append("__").append(std::to_string(i + 1));
+      if (first) bound.push_back(params[name.first + i]);
+    }
+  });
+  sql.append(part.sql.substr(copied));
+}
+
 std::string thread_name(std::thread::id id) {
   std::ostringstream out;
   out << id;
@@ -90,6 +124,11 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
                        poison_->describe() + "); the unit can only roll back";
     return failure(std::move(poisoned));
   }
+  if (kind == statement_kind::write && db_.state().options.read_only) {
+    error refused = make_error(errc::misuse, "a write on a Database opened read_only");
+    refused.operation = std::string(operation);
+    return failure(std::move(refused));
+  }
   if (kind == statement_kind::write && access_ == access_mode::read_only) {
     error refused = make_error(errc::misuse,
                                "a write in a read-only unit of work; open the scope "
@@ -117,7 +156,7 @@ result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view o
     const bool immediate = access_ == access_mode::read_write ||
                            (access_ == access_mode::automatic && kind == statement_kind::write);
     // MySQL takes the isolation of the next transaction before it starts; PostgreSQL inside it.
-    if (isolation_ == isolation::serializable && db_.kind() == dialect::mysql) {
+    if (isolation_ == isolation::serializable && db_.kind() == dialect::mariadb) {
       REPOKIT_TRYV(
           record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
     }
@@ -149,6 +188,41 @@ result<std::vector<row>> UnitOfWork::query(const statement& sql, std::span<const
   REPOKIT_TRY(Session * session, prepare_for(sql.kind, sql.name));
   db_.state().counters->count_statement();
   return record(session->query(sql, params));
+}
+
+result<std::uint64_t> UnitOfWork::run_plan(std::string_view name, statement_kind kind,
+                                           const detail::sql_plan& plan,
+                                           std::span<const column_type> columns,
+                                           std::span<const param> params,
+                                           std::span<const detail::bound_name> names,
+                                           row_consumer* consumer) {
+  std::uint64_t changed = 0;
+  for (std::size_t i = 0; i < plan.part_count; ++i) {
+    const detail::sql_part& part = plan.parts[i];
+    const bool last = i + 1 == plan.part_count;
+    REPOKIT_TRY(Session * session, prepare_for(kind, name));
+    db_.state().counters->count_statement();
+    std::array<param, max_statement_parameters> picked;
+    std::string expanded;
+    std::vector<param> listed;
+    std::string_view sql = part.sql;
+    std::span<const param> bound;
+    if (names.empty()) {
+      for (std::size_t p = 0; p < part.parameter_count; ++p) picked[p] = params[part.parameters[p]];
+      bound = std::span<const param>(picked.data(), part.parameter_count);
+    } else {
+      expand_lists(part, params, names, expanded, listed);
+      sql = expanded;
+      bound = listed;
+    }
+    const bool reads_rows = last && consumer != nullptr;
+    const statement sent{name, sql, kind, reads_rows ? columns : std::span<const column_type>{}};
+    if (reads_rows) return record(session->query_rows(sent, bound, *consumer));
+    REPOKIT_TRY(changed, record(session->execute(sent, bound)));
+    // A write that changed nothing ends the statement: there is no row to read back.
+    if (part.stops_when_unchanged && changed == 0) return std::uint64_t{0};
+  }
+  return changed;
 }
 
 result<std::optional<row>> UnitOfWork::query_one(const statement& sql,

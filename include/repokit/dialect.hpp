@@ -1,4 +1,4 @@
-// The SQL dialects repokit speaks, and what differs between them where repositories care.
+// The SQL dialects repokit speaks: one per backend it connects to.
 #pragma once
 
 #include <cstdint>
@@ -6,7 +6,12 @@
 
 namespace repokit {
 
-enum class dialect : std::uint8_t { sqlite, postgresql, mysql };
+enum class dialect : std::uint8_t {
+  sqlite,
+  postgresql,
+  mariadb,  // MariaDB and MySQL servers, and Galera clusters
+  mysql [[deprecated("use dialect::mariadb")]] = mariadb,
+};
 
 std::string_view to_string(dialect value) noexcept;
 

@@ -28,6 +28,7 @@ enum class errc : int {
   timeout,           // a statement ran past its time limit
   configuration,     // a bad URL or option
   database,          // any other error the database reported
+  mapping,           // a column's value does not fit the C++ type it is read into
 };
 
 const std::error_category& error_category() noexcept;

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -198,6 +200,28 @@ auto run_unit(const Database& db, const scope_options& options, Body&& body)
 template <class Body>
 auto run_unit(const Database& db, Body&& body) {
   return run_unit(db, scope_options{}, std::forward<Body>(body));
+}
+
+// A repository is any type made on a unit of work: repokit's own, and the ones users write for
+// their own tables.
+template <class T>
+concept repository = std::constructible_from<T, UnitOfWork&>;
+
+// Runs body(Repos&...) with each repository on one unit of work, like run_unit:
+//   repokit::with<Orders, repokit::JobRepository>(db, [](Orders& orders, repokit::JobRepository&
+//   jobs) { ... });
+template <repository... Repos, class Body>
+auto with(const Database& db, scope_options options, Body&& body)
+    -> detail::body_result_t<Body, Repos...> {
+  return run_unit(db, options, [&body](UnitOfWork& unit) {
+    std::tuple<Repos...> repositories{(void(sizeof(Repos)), unit)...};
+    return std::apply([&](Repos&... each) { return detail::invoke_body(body, each...); },
+                      repositories);
+  });
+}
+template <repository... Repos, class Body>
+auto with(const Database& db, Body&& body) -> detail::body_result_t<Body, Repos...> {
+  return with<Repos...>(db, scope_options{}, std::forward<Body>(body));
 }
 
 // Runs fn() again as a whole after a transient failure, like libpqxx's perform or a Python

@@ -21,6 +21,16 @@ enum class begin_mode : std::uint8_t {
   immediate,  // SQLite BEGIN IMMEDIATE: take the write lock now, honouring the busy timeout
 };
 
+// Receives the rows of a query one at a time, as they are read.
+class row_consumer {
+ public:
+  // `columns` are valid during the call only. An error stops the query and is its answer.
+  virtual result<void> consume(std::span<const column_value> columns) = 0;
+
+ protected:
+  ~row_consumer() = default;
+};
+
 class Session {
  public:
   virtual ~Session() = default;
@@ -34,6 +44,10 @@ class Session {
 
   // Runs a statement that returns rows typed as `sql.columns` says.
   virtual result<std::vector<row>> query(const statement& sql, std::span<const param> params) = 0;
+  // The same, handing each row to `consumer` as it is read instead of keeping it; answers the
+  // number of rows. Sessions that can read in place override it; this one goes through query().
+  virtual result<std::uint64_t> query_rows(const statement& sql, std::span<const param> params,
+                                           row_consumer& consumer);
   // Runs a command; answers the number of rows it changed.
   virtual result<std::uint64_t> execute(const statement& sql, std::span<const param> params) = 0;
   // Runs trusted SQL with no parameters and no caching: schema changes, session settings.

@@ -16,6 +16,7 @@
 #include "repokit/connection_pool.hpp"
 #include "repokit/database.hpp"
 #include "repokit/metrics.hpp"
+#include "repokit/query.hpp"
 #include "repokit/result.hpp"
 #include "repokit/session.hpp"
 #include "repokit/statement.hpp"
@@ -46,6 +47,27 @@ class UnitOfWork {
   UnitOfWork(UnitOfWork&&) = delete;
   UnitOfWork& operator=(UnitOfWork&&) = delete;
 
+  // Typed statements (query.hpp). Arguments convert to the statement's parameters, or the call
+  // does not compile. A row that does not fit R is an errc::mapping error naming the column.
+
+  // The only row, or nothing; a second row is an errc::mapping error.
+  template <statement_kind K, class R, class... A, class... Given>
+    requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
+  result<std::optional<R>> one(const detail::typed_statement<K, R, A...>& statement,
+                               Given&&... arguments);
+  // Every row, in the order the database returned them.
+  template <statement_kind K, class R, class... A, class... Given>
+    requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
+  result<std::vector<R>> all(const detail::typed_statement<K, R, A...>& statement,
+                             Given&&... arguments);
+  // A command that returns no rows; answers the number of rows it changed.
+  template <class... A, class... Given>
+    requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
+  result<std::uint64_t> run(
+      const detail::typed_statement<statement_kind::write, void, A...>& command,
+      Given&&... arguments);
+
+  // Untyped statements: SQL, a parameter per placeholder name, and rows read by position.
   result<std::vector<row>> query(const statement& sql, std::span<const param> params = {});
   // The first row, or nothing when the query returned none.
   result<std::optional<row>> query_one(const statement& sql, std::span<const param> params = {});
@@ -78,6 +100,18 @@ class UnitOfWork {
  private:
   enum class phase : std::uint8_t { idle, in_transaction, ended };
 
+  template <class R, class Store>
+  class record_reader;
+  template <statement_kind K, class R, class... A, class... Given>
+  result<std::uint64_t> run_typed(const detail::typed_statement<K, R, A...>& statement,
+                                  row_consumer* consumer, Given&&... arguments);
+  // Runs the parts of a typed statement's plan for this backend. `names` says where each
+  // placeholder name's values are in `params`; empty when every name has exactly one.
+  result<std::uint64_t> run_plan(std::string_view name, statement_kind kind,
+                                 const detail::sql_plan& plan, std::span<const column_type> columns,
+                                 std::span<const param> params,
+                                 std::span<const detail::bound_name> names, row_consumer* consumer);
+
   result<Session*> prepare_for(statement_kind kind, std::string_view operation);
   template <class T>
   result<T> record(result<T> outcome);
@@ -96,5 +130,97 @@ class UnitOfWork {
   std::optional<error> poison_;
   std::optional<error> rollback_only_;
 };
+
+template <class R, class Store>
+class UnitOfWork::record_reader final : public row_consumer {
+ public:
+  record_reader(std::string_view statement, Store store)
+      : statement_(statement), store_(std::move(store)) {}
+  result<void> consume(std::span<const column_value> columns) override {
+    REPOKIT_TRY(R record, detail::read_record<R>(columns, statement_));
+    return store_(std::move(record));
+  }
+
+ private:
+  std::string_view statement_;
+  Store store_;
+};
+
+template <statement_kind K, class R, class... A, class... Given>
+result<std::uint64_t> UnitOfWork::run_typed(const detail::typed_statement<K, R, A...>& statement,
+                                            row_consumer* consumer, Given&&... arguments) {
+  const detail::sql_plan& plan = statement.plan(kind());
+  if (plan.part_count == 0) return std::uint64_t{0};  // a step this backend does not need
+  const std::tuple<A...> converted(std::forward<Given>(arguments)...);
+  return std::apply(
+      [&](const A&... values) -> result<std::uint64_t> {
+        const std::tuple<detail::argument<A>...> held(values...);
+        return std::apply(
+            [&](const auto&... argument) -> result<std::uint64_t> {
+              if constexpr ((detail::list_parameter<A> || ...)) {
+                std::vector<param> params;
+                std::array<detail::bound_name, sizeof...(A)> names{};
+                std::size_t index = 0;
+                const auto bind = [&](const auto& one) {
+                  detail::bound_name& name = names[index++];
+                  name.first = static_cast<std::uint32_t>(params.size());
+                  if constexpr (requires { one.size(); }) {
+                    name.list = true;
+                    name.count = static_cast<std::uint32_t>(one.size());
+                    for (std::size_t i = 0; i < one.size(); ++i) params.push_back(one.get(i));
+                  } else {
+                    params.push_back(one.get());
+                  }
+                };
+                (bind(argument), ...);
+                return run_plan(statement.name(), K, plan, statement.columns(), params, names,
+                                consumer);
+              } else {
+                const std::array<param, sizeof...(A)> params{argument.get()...};
+                return run_plan(statement.name(), K, plan, statement.columns(), params, {},
+                                consumer);
+              }
+            },
+            held);
+      },
+      converted);
+}
+
+template <statement_kind K, class R, class... A, class... Given>
+  requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
+result<std::optional<R>> UnitOfWork::one(const detail::typed_statement<K, R, A...>& statement,
+                                         Given&&... arguments) {
+  std::optional<R> found;
+  auto keep = [&](R&& record) -> result<void> {
+    if (found) return failure(detail::more_than_one_row(statement.name()));
+    found.emplace(std::move(record));
+    return success();
+  };
+  record_reader<R, decltype(keep)> reader(statement.name(), keep);
+  REPOKIT_TRYV(run_typed(statement, &reader, std::forward<Given>(arguments)...));
+  return found;
+}
+
+template <statement_kind K, class R, class... A, class... Given>
+  requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
+result<std::vector<R>> UnitOfWork::all(const detail::typed_statement<K, R, A...>& statement,
+                                       Given&&... arguments) {
+  std::vector<R> rows;
+  auto keep = [&](R&& record) -> result<void> {
+    rows.push_back(std::move(record));
+    return success();
+  };
+  record_reader<R, decltype(keep)> reader(statement.name(), keep);
+  REPOKIT_TRYV(run_typed(statement, &reader, std::forward<Given>(arguments)...));
+  return rows;
+}
+
+template <class... A, class... Given>
+  requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
+result<std::uint64_t> UnitOfWork::run(
+    const detail::typed_statement<statement_kind::write, void, A...>& command,
+    Given&&... arguments) {
+  return run_typed(command, nullptr, std::forward<Given>(arguments)...);
+}
 
 }  // namespace repokit

@@ -1,19 +1,33 @@
-// Values crossing the session seam: parameters bound to a statement (views, no copies) and the
-// rows a query returns (owned).
+// Values crossing the session seam: parameters bound to a statement (views, no copies), the
+// columns of a row as a query reads it (views), and rows kept for later (owned).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "repokit/statement.hpp"
+
 namespace repokit {
 
+using bytes_view = std::span<const std::byte>;
+
 // A bound parameter. Views must stay valid until the call that takes them returns.
-using param = std::variant<std::nullptr_t, std::int64_t, double, std::string_view>;
+using param = std::variant<std::nullptr_t, std::int64_t, double, std::string_view, bytes_view>;
+
+// One column of the row a query is reading, valid only while that row is: nothing is copied.
+struct column_value {
+  column_type type = column_type::text;
+  bool null = true;
+  std::int64_t integer = 0;  // integer and boolean columns
+  double real = 0;
+  std::string_view text{};  // text columns, and the bytes of blob columns
+};
 
 // One column of a result row; monostate is SQL NULL.
 using value = std::variant<std::monostate, std::int64_t, double, std::string>;

@@ -15,8 +15,8 @@ std::string_view database_routes::name_of(const Database& db) const noexcept {
 
 namespace detail {
 
-routed_units::routed_units(const database_routes& routes, const scope_options& options,
-                           access_mode access)
+routed_units::routed_units(const database_routes& routes, std::span<const Database* const> used,
+                           const scope_options& options, access_mode access)
     : routes_(routes) {
   const auto open = [&](const Database& db) {
     for (const auto& unit : units_) {
@@ -25,13 +25,14 @@ routed_units::routed_units(const database_routes& routes, const scope_options& o
     units_.push_back(std::make_unique<UnitOfWork>(db, access, options.statement_timeout,
                                                   options.isolation_level));
   };
-  open(routes.database_for<VideoRepository>());
-  open(routes.database_for<ChannelRepository>());
-  open(routes.database_for<JobRepository>());
-  // The primary commits last: move its unit to the end (or open it there).
-  std::erase_if(units_, [&](const auto& unit) {
-    return &unit->database().state() == &routes.primary().state();
-  });
+  // In the order of the routes, so that commits follow it whatever order the scope names them.
+  for (const database_routes::entry& route : routes.routes()) {
+    for (const Database* db : used) {
+      if (&db->state() == &route.db.state() && &db->state() != &routes.primary().state()) {
+        open(*db);
+      }
+    }
+  }
   units_.push_back(std::make_unique<UnitOfWork>(routes.primary(), access, options.statement_timeout,
                                                 options.isolation_level));
 }
@@ -43,10 +44,15 @@ UnitOfWork& routed_units::unit_for(const Database& db) {
   return *units_.back();
 }
 
-Repositories routed_units::repositories() {
-  return Repositories(unit_for(routes_.database_for<VideoRepository>()),
-                      unit_for(routes_.database_for<ChannelRepository>()),
-                      unit_for(routes_.database_for<JobRepository>()), *units_.back());
+result<bool> inside_routed_scope(const database_routes& routes,
+                                 std::span<const Database* const> used) {
+  std::size_t open = UnitOfWork::current(routes.primary()) != nullptr ? 1 : 0;
+  for (const Database* db : used) open += UnitOfWork::current(*db) != nullptr ? 1 : 0;
+  if (open == 0) return false;
+  if (open == used.size() + 1) return true;
+  return failure(errc::misuse,
+                 "a routed scope opened inside scopes on only some of its databases: open it "
+                 "outside them, or inside a routed scope over the same databases");
 }
 
 result<void> routed_units::commit_all(root_run& run) {

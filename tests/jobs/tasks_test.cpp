@@ -132,9 +132,9 @@ TEST_CASE("a task past its statement timeout fails with errc::timeout; the next 
   const Database& db = fixture.db();
   const dialect backend = repokit::testing::backend_under_test();
   const bool postgresql = backend == dialect::postgresql;
-  const statement& slow = postgresql                  ? sleep_postgresql
-                          : backend == dialect::mysql ? sleep_mysql
-                                                      : count_to_a_billion;
+  const statement& slow = postgresql                    ? sleep_postgresql
+                          : backend == dialect::mariadb ? sleep_mysql
+                                                        : count_to_a_billion;
   const auto before = db.metrics();
 
   auto timed = run_task(

@@ -69,7 +69,7 @@ dialect backend_under_test() {
   }
   if (name == "mysql" || name == "galera") {
     mysql_base_url();
-    return dialect::mysql;
+    return dialect::mariadb;
   }
   throw std::runtime_error(
       "REPOKIT_TEST_BACKEND must be sqlite, postgresql, mysql or galera, not " + name);
@@ -88,7 +88,7 @@ test_database::test_database(database_options options, bool migrated)
           const std::string base = postgres_base_url();
           execute_sql(open_or_throw(base, {.pool_size = 1}), "CREATE SCHEMA " + schema_);
           url_ = with_search_path(base, schema_);
-        } else if (backend == dialect::mysql) {
+        } else if (backend == dialect::mariadb) {
           mysql_database_ = unique_name("repokit_t");
           const std::string base = mysql_base_url();
           execute_sql(
@@ -142,24 +142,13 @@ void execute_sql(const Database& db, const std::string& sql) {
 }
 
 std::int64_t count_rows(const Database& db, const std::string& table) {
-  // Statements are cached by address: one per table name, kept for the whole test program.
-  static std::mutex mutex;
-  static std::map<std::string, std::pair<std::string, statement>> statements;
-  static constexpr std::array columns{column_type::integer};
-  const statement* counting = nullptr;
-  {
-    std::lock_guard lock(mutex);
-    auto [it, inserted] = statements.try_emplace(table);
-    if (inserted) {
-      it->second.first = "SELECT COUNT(*) FROM " + table;
-      it->second.second = statement{"count_rows", it->second.first, statement_kind::read, columns};
-    }
-    counting = &it->second.second;
-  }
+  const std::string sql = "SELECT COUNT(*) FROM " + table;
+  const auto counting =
+      query<std::int64_t()>::from_runtime_sql("count_rows", sql_text{.sql = sql}).value();
   return run_unit(db, scope_options{.propagate = propagation::independent, .name = "count rows"},
                   [&](UnitOfWork& unit) -> result<std::int64_t> {
-                    REPOKIT_TRY(auto found, unit.query_one(*counting));
-                    return found.value().integer(0);
+                    REPOKIT_TRY(auto found, unit.one(counting));
+                    return found.value_or(0);
                   })
       .value();
 }

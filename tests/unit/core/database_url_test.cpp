@@ -113,7 +113,7 @@ TEST_CASE("A user without a password is kept", "[url]") {
 TEST_CASE("mysql:// and mariadb:// are MySQL and default to port 3306", "[url]") {
   const std::string scheme = GENERATE(as<std::string>{}, "mysql", "mariadb");
   const database_url url = parse_ok(scheme + "://u:p@db.local/shop");
-  CHECK(url.kind == dialect::mysql);
+  CHECK(url.kind == dialect::mariadb);
   REQUIRE(url.hosts.size() == 1);
   CHECK(url.hosts[0].host == "db.local");
   CHECK(url.hosts[0].port == 3306);

@@ -32,8 +32,8 @@ using repository_mock = statement_mock;
 TEST_CASE("get_video_by_id selects by a bound id and maps every column", "[repositories][sql]") {
   repository_mock m;
   REQUIRE_CALL(m.session, query(_, _))
-      .WITH(sql_has(_1, "FROM videos WHERE video_id = :p1") && _1.kind == statement_kind::read &&
-            param_is(_2, 0, "V1") && _2.size() == 1)
+      .WITH(sql_has(_1, "FROM videos WHERE video_id = :video_id") &&
+            _1.kind == statement_kind::read && param_is(_2, 0, "V1") && _2.size() == 1)
       .RETURN(rows_of({video_row("V1", "CH1", "Title", 60)}));
 
   auto video = video_repository(
@@ -58,7 +58,7 @@ TEST_CASE("create_video inserts bound values and returns the stored row", "[repo
   REQUIRE_CALL(m.session, query(_, _))
       .WITH(sql_has(_1, "INSERT INTO videos") && sql_has(_1, "RETURNING") &&
             _1.kind == statement_kind::write && param_is(_2, 0, "V1") && param_is(_2, 1, "CH1") &&
-            param_is(_2, 2, "A title") && param_is(_2, 3, std::int64_t{60}) && _2.size() == 6)
+            param_is(_2, 2, "A title") && param_is(_2, 3, std::int64_t{60}) && _2.size() == 5)
       .RETURN(rows_of({video_row("V1", "CH1", "A title", 60)}));
   auto video = video_repository(m.db(), [](VideoRepository& videos) {
     return videos.create_video("V1", "CH1", "A title", 60);
@@ -83,9 +83,11 @@ TEST_CASE("SQL injection payloads travel as bound values, never as SQL text",
 TEST_CASE("list_videos_by_channel binds the channel, limit and offset", "[repositories][sql]") {
   repository_mock m;
   REQUIRE_CALL(m.session, query(_, _))
-      .WITH(sql_has(_1, "WHERE channel_id = :p1 ORDER BY video_id LIMIT :p2 OFFSET :p3") &&
-            param_is(_2, 0, "CH1") && param_is(_2, 1, std::int64_t{10}) &&
-            param_is(_2, 2, std::int64_t{20}))
+      .WITH(
+          sql_has(_1,
+                  "WHERE channel_id = :channel_id ORDER BY video_id LIMIT :limit OFFSET :offset") &&
+          param_is(_2, 0, "CH1") && param_is(_2, 1, std::int64_t{10}) &&
+          param_is(_2, 2, std::int64_t{20}))
       .RETURN(rows_of({video_row("V1", "CH1", "a", 1), video_row("V2", "CH1", "b", 2)}));
   auto videos = video_repository(
       m.db(), [](VideoRepository& repo) { return repo.list_videos_by_channel("CH1", 10, 20); });
@@ -112,7 +114,7 @@ TEST_CASE("update_video and delete_video answer not_found when nothing matched",
   repository_mock m;
   REQUIRE_CALL(m.session, query(_, _)).RETURN(rows_of({}));
   REQUIRE_CALL(m.session, execute(_, _))
-      .WITH(sql_has(_1, "DELETE FROM videos WHERE video_id = :p1") && param_is(_2, 0, "V9"))
+      .WITH(sql_has(_1, "DELETE FROM videos WHERE video_id = :video_id") && param_is(_2, 0, "V9"))
       .RETURN(changed(0));
   auto outcome = video_repository(m.db(), [](VideoRepository& videos) -> result<void> {
     auto updated = videos.update_video("V9", {.duration_seconds = 5});
@@ -158,7 +160,7 @@ TEST_CASE("get_or_create_channel inserts if absent and reads the stored row othe
       .RETURN(rows_of({}));
   REQUIRE_CALL(m.session, query(_, _))
       .IN_SEQUENCE(order)
-      .WITH(sql_has(_1, "FROM channels WHERE channel_id = :p1") && param_is(_2, 0, "CH1"))
+      .WITH(sql_has(_1, "FROM channels WHERE channel_id = :channel_id") && param_is(_2, 0, "CH1"))
       .RETURN(rows_of({row({std::string("CH1"), std::string("Stored name"), std::int64_t{5}})}));
 
   auto got = channel_repository(m.db(), [](ChannelRepository& channels) {
@@ -172,7 +174,7 @@ TEST_CASE("get_or_create_channel inserts if absent and reads the stored row othe
 TEST_CASE("list_channels pages in channel_id order", "[repositories][sql]") {
   repository_mock m;
   REQUIRE_CALL(m.session, query(_, _))
-      .WITH(sql_has(_1, "ORDER BY channel_id LIMIT :p1 OFFSET :p2") &&
+      .WITH(sql_has(_1, "ORDER BY channel_id LIMIT :limit OFFSET :offset") &&
             param_is(_2, 0, std::int64_t{2}) && param_is(_2, 1, std::int64_t{4}))
       .RETURN(rows_of({row({std::string("CH4"), std::string("a"), std::int64_t{1}})}));
   auto channels =

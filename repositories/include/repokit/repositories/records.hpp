@@ -7,11 +7,10 @@
 #include <string>
 #include <string_view>
 
+#include "repokit/record.hpp"
 #include "repokit/result.hpp"
 
 namespace repokit {
-
-using timestamp = std::chrono::time_point<std::chrono::system_clock, std::chrono::milliseconds>;
 
 struct Channel {
   std::string channel_id{};
@@ -42,6 +41,17 @@ enum class job_status : std::uint8_t { pending, running, succeeded, failed };
 std::string_view to_string(job_status status) noexcept;
 // "pending", "running", "succeeded" or "failed"; anything else is errc::invalid_argument.
 result<job_status> parse_job_status(std::string_view text);
+
+}  // namespace repokit
+
+// A job's status is stored as its name.
+template <>
+struct repokit::column_traits<repokit::job_status> : repokit::stored_as<std::string_view> {
+  static std::string_view to_stored(job_status status) noexcept { return to_string(status); }
+  static result<job_status> from_stored(std::string_view text) { return parse_job_status(text); }
+};
+
+namespace repokit {
 
 struct Job {
   std::int64_t id = 0;
