@@ -151,7 +151,7 @@ data_set::data_set(const settings& config) : config_(config) {
 data_set::~data_set() = default;
 
 void data_set::drop() {
-  for (const char* table : {"jobs", "videos", "channels", "schema_migrations"}) {
+  for (const char* table : {"jobs", "videos", "channels", "repokit_schema_versions"}) {
     admin_->exec(std::string("DROP TABLE IF EXISTS ") + table);
   }
 }

@@ -264,7 +264,7 @@ TEST_CASE("bad input: SQL injection payloads are stored verbatim and break nothi
   const auto n = static_cast<std::int64_t>(payloads.size());
   CHECK(counts(db) == table_counts{n + 1, n + 1, n});
   CHECK(read_channel(db, "ch-bystander").value().name == "bystander");
-  CHECK(rows_in(db, "schema_migrations") == latest_schema_version);
+  CHECK(rows_in(db, "repokit_schema_versions") == latest_schema_version);
 }
 
 TEST_CASE("bad input: unicode text round-trips byte for byte", "[contract][bad-input]") {

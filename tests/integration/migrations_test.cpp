@@ -78,7 +78,7 @@ TEST_CASE("migrations: a fresh database is migrated from 0 to the latest version
   CHECK(report.value().to_version == latest_schema_version);
   CHECK(report.value().applied == std::vector<int>{1, 2, 3});
   CHECK(schema_version(db).value() == latest_schema_version);
-  CHECK(rows_in(db, "schema_migrations") == latest_schema_version);
+  CHECK(rows_in(db, "repokit_schema_versions") == latest_schema_version);
 
   // The tables are there and usable.
   CHECK(rows_in(db, "channels") == 0);
@@ -105,7 +105,7 @@ TEST_CASE("migrations: migrating again applies nothing and keeps the data",
   CHECK(again.value().from_version == latest_schema_version);
   CHECK(again.value().to_version == latest_schema_version);
   CHECK(again.value().applied.empty());
-  CHECK(rows_in(db, "schema_migrations") == latest_schema_version);
+  CHECK(rows_in(db, "repokit_schema_versions") == latest_schema_version);
   CHECK(read_channel(db, "ch-kept").value().channel_id == "ch-kept");
 
   // Another handle on the same data sees the same version and applies nothing either.
@@ -164,7 +164,7 @@ TEST_CASE("migrations: concurrent migrate() calls on separate handles apply each
     }
     std::sort(applied_by_anyone.begin(), applied_by_anyone.end());
     CHECK(applied_by_anyone == std::vector<int>{1, 2, 3});  // each version applied exactly once
-    CHECK(rows_in(fixture.db(), "schema_migrations") == latest_schema_version);
+    CHECK(rows_in(fixture.db(), "repokit_schema_versions") == latest_schema_version);
     CHECK(schema_version(fixture.db()).value() == latest_schema_version);
     for (const Database& db : databases) CHECK(db.pool().in_use == 0);
   }
@@ -202,10 +202,11 @@ TEST_CASE("migrations: a database at version 2 moves to 3 and keeps its jobs",
   const Database& db = fixture.db();
   REQUIRE(job_repository(db, [](JobRepository& jobs) { return jobs.create_job("t", "kept"); }));
   // Back to version 2 as it was shipped: the old index, no record of version 3.
-  testing::execute_sql(db, db.kind() == dialect::mysql ? "DROP INDEX jobs_by_target_status ON jobs"
-                                                       : "DROP INDEX jobs_by_target_status");
+  testing::execute_sql(db, db.kind() == dialect::mariadb
+                               ? "DROP INDEX jobs_by_target_status ON jobs"
+                               : "DROP INDEX jobs_by_target_status");
   testing::execute_sql(db, "CREATE INDEX jobs_by_target ON jobs (job_type, target_id)");
-  testing::execute_sql(db, "DELETE FROM schema_migrations WHERE version = 3");
+  testing::execute_sql(db, "DELETE FROM repokit_schema_versions WHERE version = 3");
   REQUIRE(schema_version(db).value() == 2);
 
   auto report = migrate(db);

@@ -289,7 +289,7 @@ TEST_CASE("bad input matrix: SQL injection payloads are stored verbatim, the sch
   CHECK(testing::count_rows(db, "channels") == stored + 1);
   CHECK(testing::count_rows(db, "videos") == stored + 1);
   CHECK(testing::count_rows(db, "jobs") == stored + 1);
-  CHECK(testing::count_rows(db, "schema_migrations") == latest_schema_version);
+  CHECK(testing::count_rows(db, "repokit_schema_versions") == latest_schema_version);
   WARN("injection: " << stored << " payloads stored verbatim in 11 places each, schema of "
                      << schema_after.size() << " lines unchanged (" << to_string(db.kind()) << ")");
 }

@@ -73,7 +73,7 @@ inline constexpr statement dump_jobs{
 inline constexpr statement dump_migrations{
     "reliability_dump_migrations",
     "SELECT CAST(version AS TEXT) || '|' || name || '|' || CAST(applied_at AS TEXT) "
-    "FROM schema_migrations ORDER BY version",
+    "FROM repokit_schema_versions ORDER BY migration_set, version",
     statement_kind::read, one_text};
 
 // The schema: every table, column, index and constraint of the test's own database or schema.
