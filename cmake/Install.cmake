@@ -2,7 +2,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(repokit_targets repokit_retry repokit_core repokit_repositories repokit_repokit)
+set(repokit_targets repokit_retry repokit_core repokit_repositories repokit_testing repokit_repokit)
 install(TARGETS ${repokit_targets} EXPORT repokitTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -11,7 +11,8 @@ if(TARGET repokit_cli)
   install(TARGETS repokit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/retry/include/ ${PROJECT_SOURCE_DIR}/include/
-                  ${PROJECT_SOURCE_DIR}/repositories/include/ ${PROJECT_BINARY_DIR}/generated/
+                  ${PROJECT_SOURCE_DIR}/repositories/include/ ${PROJECT_SOURCE_DIR}/testing/include/
+                  ${PROJECT_BINARY_DIR}/generated/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp")
 
 set(config_dir ${CMAKE_INSTALL_LIBDIR}/cmake/repokit)
