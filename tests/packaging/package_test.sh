@@ -22,3 +22,35 @@ cmake -S "$source_dir/tests/packaging/consumer" -B "$work/build" "${args[@]}" > 
   { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/build" -j2 > "$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; exit 1; }
 "$work/build/consumer"
+
+[[ "$mode" == find_package ]] || exit 0
+
+# The orders example, a repository of an application's own, built from the installed headers
+# only and run on each backend: SQLite (with the orders routed to a second file too), then the
+# PostgreSQL and MariaDB servers the test suite started, each in a database of its own.
+cmake -S "$source_dir/examples/orders" -B "$work/orders" "${args[@]}" > "$work/orders-configure.log" ||
+  { cat "$work/orders-configure.log"; exit 1; }
+cmake --build "$work/orders" -j2 > "$work/orders-build.log" 2>&1 ||
+  { tail -n 40 "$work/orders-build.log"; exit 1; }
+orders="$work/orders/orders_example"
+"$orders" "sqlite:///$work/shop.db"
+"$orders" "sqlite:///$work/shop.db" "sqlite:///$work/orders.db"
+
+: "${REPOKIT_TEST_POSTGRES_URL:?the PostgreSQL server of the test suite (scripts/test.sh starts it)}"
+: "${REPOKIT_TEST_MYSQL_URL:?the MariaDB server of the test suite (scripts/test.sh starts it)}"
+example_db="repokit_orders_example_$$"  # the test user may create repokit_* databases
+# URL parts: scheme://user:password@host:port/database
+[[ "$REPOKIT_TEST_MYSQL_URL" =~ ^[a-z]+://([^:]+):([^@]*)@([^:/]+):([0-9]+)/ ]] ||
+  { echo "cannot read the MariaDB test URL" >&2; exit 1; }
+mariadb_client=(mariadb --user="${BASH_REMATCH[1]}" --password="${BASH_REMATCH[2]}"
+  --host="${BASH_REMATCH[3]}" --port="${BASH_REMATCH[4]}" --protocol=tcp)
+drop_example_databases() {
+  psql "$REPOKIT_TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $example_db" > /dev/null || true
+  "${mariadb_client[@]}" -e "DROP DATABASE IF EXISTS $example_db" || true
+  rm -rf -- "$work"
+}
+trap drop_example_databases EXIT
+psql "$REPOKIT_TEST_POSTGRES_URL" -qc "CREATE DATABASE $example_db" > /dev/null
+"${mariadb_client[@]}" -e "CREATE DATABASE $example_db"
+"$orders" "${REPOKIT_TEST_POSTGRES_URL%/*}/$example_db"
+"$orders" "${REPOKIT_TEST_MYSQL_URL%/*}/$example_db"

@@ -4,6 +4,9 @@
 
 #include "repokit/database.hpp"
 #include "repokit/error.hpp"
+#include "repokit/migration.hpp"
+#include "repokit/query.hpp"
+#include "repokit/record.hpp"
 #include "repokit/repositories/channel_repository.hpp"
 #include "repokit/repositories/job_repository.hpp"
 #include "repokit/repositories/migrations.hpp"
