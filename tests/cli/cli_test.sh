@@ -27,6 +27,10 @@ if [[ "$backend" == sqlite ]]; then
   expect 0 "$repokit" --help;            contains "usage: repokit <command>"
   expect 0 "$repokit" demo --help;       contains "--chaos RATE"
   expect 0 "$repokit" --version;         contains "repokit "
+  expect 0 "$repokit" demo --targets 5 -V; contains "repokit "
+  expect 0 "$repokit" help bench;        contains "usage: repokit bench"
+  expect 2 "$repokit" help frobnicate;   contains "unknown command 'frobnicate'"
+  expect 0 "$repokit" --help;            contains "exit status:"; contains "130"
   expect 2 "$repokit";                   contains "commands:"
   expect 2 "$repokit" frobnicate;        contains "unknown command 'frobnicate'"
   expect 2 "$repokit" demo --workers;    contains "--workers needs a value"
@@ -36,6 +40,11 @@ if [[ "$backend" == sqlite ]]; then
   expect 1 "$repokit" demo --url "sqlite:relative.db"; contains "invalid database URL"
   expect 1 "$repokit" migrate --url "postgresql://app:hunter2@127.0.0.1:1/db?connect_timeout=1"
   contains "connection_lost"; lacks "hunter2"; contains "app:***@"
+  # The URL as psql users type it, first plain argument: accepted, and still masked.
+  expect 1 "$repokit" migrate "postgresql://app:hunter2@127.0.0.1:1/db?connect_timeout=1"
+  contains "connection_lost"; lacks "hunter2"; contains "app:***@"
+  expect 1 "$repokit" migrate "postgresql://app:hunter2@127.0.0.1:1/db?sslmode=bogus"
+  contains "configuration"; lacks "connection_lost"; lacks "hunter2"
   expect 1 "$repokit" stats --url "sqlite:///$work/not-migrated.db"; contains "repokit migrate"
   contains "schema version 0"
   echo "this is not a database" > "$work/garbage.db"
@@ -43,6 +52,21 @@ if [[ "$backend" == sqlite ]]; then
 
   expect 0 "$repokit" demo --targets 60 --videos 100 --json
   url="sqlite:///$work/repokit-demo.db"
+
+  # bench: a fresh temporary database by default, nothing left behind; a database it did not
+  # create is refused before anything is written, byte for byte.
+  before="$(ls -A "$work")"
+  expect 0 "$repokit" bench --ops 200 --rounds 3 --videos 1000 --json
+  contains '"rounds": 3'; contains '"ops_per_s_min"'
+  [[ "$(ls -A "$work")" == "$before" ]] || fail "bench left files in the working directory"
+  sum="$(sha256sum "$work/repokit-demo.db")"
+  expect 3 "$repokit" bench --url "$url" --ops 10
+  contains "refusing to write"
+  expect 3 env REPOKIT_DATABASE_URL="$url" "$repokit" bench --ops 10
+  [[ "$(sha256sum "$work/repokit-demo.db")" == "$sum" ]] || fail "bench changed a populated database"
+  [[ ! -e "$work/repokit-demo.db-wal" ]] || fail "bench left a -wal file"
+  expect 0 "$repokit" bench "sqlite:///$work/bench-made.db" --ops 100 --rounds 1 --videos 1000
+  [[ ! -e "$work/bench-made.db" ]] || fail "bench did not remove the database file it created"
 else
   url="${REPOKIT_TEST_POSTGRES_URL:?REPOKIT_TEST_POSTGRES_URL is not set: run scripts/test.sh}"
   password="${url#*://*:}"

@@ -217,7 +217,7 @@ class progress_display {
 
 int run_demo(const command_line& args) {
   settings config;
-  const auto given_url = args.text("url");
+  const auto given_url = args.url();
   config.url = given_url.value_or("sqlite:///repokit-demo.db");
   config.producers = static_cast<int>(args.integer("producers", 4, 1, 64));
   config.workers = static_cast<int>(args.integer("workers", 4, 1, 64));

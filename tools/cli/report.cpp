@@ -46,31 +46,46 @@ void report::add_metrics(const metrics_snapshot& m) {
   add("pool_timeouts", m.pool_timeouts);
 }
 
-void report::print(std::ostream& out, bool json) const {
-  if (json) {
-    out << '{';
-    for (std::size_t i = 0; i < fields_.size(); ++i) {
-      if (i > 0) out << ", ";
-      out << json_quote(fields_[i].first) << ": ";
-      std::visit(
-          [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::string>) {
-              out << json_quote(v);
-            } else if constexpr (std::is_same_v<T, double>) {
-              out << std::setprecision(6) << v;
-            } else {
-              out << v;
-            }
-          },
-          fields_[i].second);
-    }
-    out << "}\n";
-    return;
+report& report::section(std::string key, std::string heading) {
+  sections_.push_back({std::move(key), std::make_unique<report>(std::move(heading))});
+  return *sections_.back().fields;
+}
+
+void report::print_json(std::ostream& out) const {
+  out << '{';
+  const char* separator = "";
+  for (const auto& [key, v] : fields_) {
+    out << separator << json_quote(key) << ": ";
+    separator = ", ";
+    std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            out << json_quote(x);
+          } else if constexpr (std::is_same_v<T, double>) {
+            out << std::setprecision(6) << x;
+          } else {
+            out << x;
+          }
+        },
+        v);
   }
-  out << title_ << '\n';
+  for (const auto& [key, fields] : sections_) {
+    out << separator << json_quote(key) << ": ";
+    separator = ", ";
+    fields->print_json(out);
+  }
+  out << '}';
+}
+
+std::size_t report::key_width() const {
   std::size_t width = 0;
   for (const auto& [key, unused] : fields_) width = std::max(width, key.size());
+  for (const auto& [unused, fields] : sections_) width = std::max(width, fields->key_width());
+  return width;
+}
+
+void report::print_fields(std::ostream& out, std::size_t width) const {
   for (const auto& [key, v] : fields_) {
     out << "  " << std::left << std::setw(static_cast<int>(width)) << key << "  ";
     std::visit(
@@ -83,6 +98,21 @@ void report::print(std::ostream& out, bool json) const {
         },
         v);
     out << '\n';
+  }
+}
+
+void report::print(std::ostream& out, bool json) const {
+  if (json) {
+    print_json(out);
+    out << '\n';
+    return;
+  }
+  out << title_ << '\n';
+  const std::size_t width = key_width();
+  print_fields(out, width);
+  for (const auto& [unused, fields] : sections_) {
+    out << fields->title_ << '\n';
+    fields->print_fields(out, width);
   }
 }
 
