@@ -50,7 +50,34 @@ if [[ "$backend" == sqlite ]]; then
   echo "this is not a database" > "$work/garbage.db"
   expect 1 "$repokit" migrate --url "sqlite:///$work/garbage.db"; contains "not a database"
 
+  # Ctrl-C: a message, exit 130, and the database closed cleanly (no -wal or -shm left). The
+  # signal is sent once the demo reports its first phase done, read from its progress lines.
+  mkfifo "$work/progress"
+  "$repokit" demo --targets 5000 --videos 5000 >/dev/null 2>"$work/progress" &
+  demo_pid=$!
+  sent=0
+  while IFS= read -r progress_line; do
+    printf '%s\n' "$progress_line" >>"$work/interrupt.log"
+    if ((sent == 0)) && [[ "$progress_line" == *"1/3 ingest"* ]]; then
+      kill -INT "$demo_pid"
+      sent=1
+    fi
+  done <"$work/progress"
+  status=0
+  wait "$demo_pid" || status=$?
+  [[ "$status" == 130 ]] || fail "interrupted demo exited $status: $(tail -n 3 "$work/interrupt.log")"
+  grep -q "interrupted after" "$work/interrupt.log" || fail "no message on Ctrl-C"
+  for suffix in -wal -shm; do
+    [[ ! -e "$work/repokit-demo.db$suffix" ]] || fail "Ctrl-C left repokit-demo.db$suffix"
+  done
+
+  # The summary: grouped, a verdict line last; NO_COLOR or not, no escape codes off a terminal.
+  expect 0 env NO_COLOR=1 "$repokit" demo --targets 20 --videos 100
+  contains "retries and faults"; contains "sessions and pool"; lacks $'\033'
+  [[ "$(tail -n 1 <<<"$out")" == "OK: 20 jobs, each created once and processed once" ]] ||
+    fail "no verdict line last: $(tail -n 2 <<<"$out")"
   expect 0 "$repokit" demo --targets 60 --videos 100 --json
+  contains '"jobs": {'; contains '"verdict": "OK'
   url="sqlite:///$work/repokit-demo.db"
 
   # bench: a fresh temporary database by default, nothing left behind; a database it did not
