@@ -155,7 +155,7 @@ round_result run_round(const Database& db, const settings& config, int round) {
         };
         if (config.workload == "hot-read") {
           auto read = video_repository(db, [&](VideoRepository& repo) -> result<void> {
-            for (std::int64_t i = 0; i < mine; ++i) {
+            for (std::int64_t i = 0; i < mine && !interrupted(); ++i) {
               if (!repo.get_video_by_id(video(config.videos))) ++failures;
             }
             return success();
