@@ -34,7 +34,7 @@ exit status:
        stats that found two active jobs for one target, a benchmark with failed operations
   2    usage error: unknown command or option, a missing or malformed value
   3    refused: bench was pointed at a database holding data it did not create
-  130  interrupted (Ctrl-C); the demo and bench remove what they created
+  130  interrupted (Ctrl-C): the demo closes its database cleanly, bench removes what it wrote
 )";
 
 constexpr std::string_view demo_help = R"(usage: repokit demo [URL] [options]
