@@ -6,7 +6,8 @@
 set -euo pipefail
 
 # What the library and the repokit command build with: a compiler, CMake, SOCI with the
-# client libraries of its three backends, Boost (Outcome) and spdlog.
+# client libraries of its three backends, Boost (Outcome), spdlog, and nlohmann-json for the
+# command's JSON output.
 DEMO_PACKAGES=(
     g++
     make
@@ -17,6 +18,7 @@ DEMO_PACKAGES=(
     libmariadb-dev
     libboost-dev
     libspdlog-dev
+    nlohmann-json3-dev
 )
 # Everything else the tests, benchmarks and tooling need; append new ones here.
 PACKAGES=(

@@ -21,7 +21,7 @@ expect() {
 contains() { [[ "$out" == *"$1"* ]] || fail "expected output to contain '$1', got: $out"; }
 lacks() { [[ "$out" != *"$1"* ]] || fail "output must not contain '$1': $out"; }
 # field NAME: a number from the JSON summary on the last line of $out.
-field() { tail -n 1 <<<"$out" | grep -o "\"$1\": [0-9.]*" | head -n 1 | awk '{print $2}'; }
+field() { tail -n 1 <<<"$out" | grep -o "\"$1\": *[0-9.]*" | head -n 1 | sed 's/.*: *//'; }
 
 if [[ "$backend" == sqlite ]]; then
   expect 0 "$repokit" --help;            contains "usage: repokit <command>"
@@ -77,14 +77,14 @@ if [[ "$backend" == sqlite ]]; then
   [[ "$(tail -n 1 <<<"$out")" == "OK: 20 jobs, each created once and processed once" ]] ||
     fail "no verdict line last: $(tail -n 2 <<<"$out")"
   expect 0 "$repokit" demo --targets 60 --videos 100 --json
-  contains '"jobs": {'; contains '"verdict": "OK'
+  contains '"jobs":{'; contains '"verdict":"OK'
   url="sqlite:///$work/repokit-demo.db"
 
   # bench: a fresh temporary database by default, nothing left behind; a database it did not
   # create is refused before anything is written, byte for byte.
   before="$(ls -A "$work")"
   expect 0 "$repokit" bench --ops 200 --rounds 3 --videos 1000 --json
-  contains '"rounds": 3'; contains '"ops_per_s_min"'
+  contains '"rounds":3'; contains '"ops_per_s_min"'
   [[ "$(ls -A "$work")" == "$before" ]] || fail "bench left files in the working directory"
   sum="$(sha256sum "$work/repokit-demo.db")"
   expect 3 "$repokit" bench --url "$url" --ops 10

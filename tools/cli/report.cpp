@@ -1,30 +1,8 @@
 #include "report.hpp"
 
-#include <cstdio>
 #include <iomanip>
 
 namespace repokit::cli {
-
-std::string json_quote(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + '"';
-}
 
 void report::add_metrics(const metrics_snapshot& m) {
   add("attempts", m.attempts);
@@ -51,31 +29,13 @@ report& report::section(std::string key, std::string heading) {
   return *sections_.back().fields;
 }
 
-void report::print_json(std::ostream& out) const {
-  out << '{';
-  const char* separator = "";
+nlohmann::ordered_json report::to_json() const {
+  nlohmann::ordered_json object = nlohmann::ordered_json::object();
   for (const auto& [key, v] : fields_) {
-    out << separator << json_quote(key) << ": ";
-    separator = ", ";
-    std::visit(
-        [&](const auto& x) {
-          using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            out << json_quote(x);
-          } else if constexpr (std::is_same_v<T, double>) {
-            out << std::setprecision(6) << x;
-          } else {
-            out << x;
-          }
-        },
-        v);
+    std::visit([&, &key = key](const auto& x) { object[key] = x; }, v);
   }
-  for (const auto& [key, fields] : sections_) {
-    out << separator << json_quote(key) << ": ";
-    separator = ", ";
-    fields->print_json(out);
-  }
-  out << '}';
+  for (const auto& [key, fields] : sections_) object[key] = fields->to_json();
+  return object;
 }
 
 std::size_t report::key_width() const {
@@ -103,8 +63,8 @@ void report::print_fields(std::ostream& out, std::size_t width) const {
 
 void report::print(std::ostream& out, bool json) const {
   if (json) {
-    print_json(out);
-    out << '\n';
+    // Text from outside (a URL, a server message) may not be UTF-8: replaced, never thrown on.
+    out << to_json().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     return;
   }
   out << title_ << '\n';

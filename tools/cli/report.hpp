@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "repokit/metrics.hpp"
 
 namespace repokit::cli {
@@ -44,7 +46,7 @@ class report {
     std::string key;
     std::unique_ptr<report> fields;
   };
-  void print_json(std::ostream& out) const;
+  nlohmann::ordered_json to_json() const;
   void print_fields(std::ostream& out, std::size_t width) const;
   std::size_t key_width() const;
 
@@ -52,8 +54,5 @@ class report {
   std::vector<std::pair<std::string, value>> fields_;
   std::vector<section_entry> sections_;
 };
-
-// JSON string literal for `text`.
-std::string json_quote(std::string_view text);
 
 }  // namespace repokit::cli
