@@ -60,8 +60,10 @@ std::string mask_url(std::string_view url) {
 }
 
 error bad_url(std::string_view url, std::string_view why) {
-  return make_error(errc::configuration,
-                    "invalid database URL '" + mask_url(url) + "': " + std::string(why));
+  // A connection string in libpq's keyword form ("host=h password=...") is no URL, but is
+  // masked all the same.
+  return make_error(errc::configuration, "invalid database URL '" + mask_password(mask_url(url)) +
+                                             "': " + std::string(why));
 }
 
 result<database_url> parse_sqlite(std::string_view url) {

@@ -40,7 +40,8 @@ if [[ "$backend" == sqlite ]]; then
     "sqlite:///a%00.db" "sqlite:///x.db?mode=ro" "http://u:$secret@h/db" \
     "postgresql://u:$secret@h:99999/db" "postgresql://u:$secret@/db" "postgresql://u:$secret@h" \
     "postgresql://u:$secret%ZZ@h/db" "postgresql://u:$secret@[::1/db" \
-    "postgresql://u:$secret@h/db?password=$secret" "mysql://u:$secret@h:0/db"; do
+    "postgresql://u:$secret@h/db?password=$secret" "mysql://u:$secret@h:0/db" \
+    "host=h user=u password=$secret dbname=d"; do
     # As an option, and as the positional argument psql users type.
     for form in --url= ""; do
       expect 1 "$repokit" migrate "$form$url"

@@ -305,3 +305,9 @@ TEST_CASE("mask_password leaves keys that only end in 'password' alone", "[url]"
   CHECK(repokit::mask_password("old_password_hint=x user=u") == "old_password_hint=x user=u");
   CHECK(repokit::mask_password("no password was supplied") == "no password was supplied");
 }
+
+TEST_CASE("A connection string in keyword form is refused without quoting its password", "[url]") {
+  const std::string message = parse_error("host=h user=u password=s3cret dbname=d");
+  CHECK_THAT(message, Catch::Contains("invalid database URL"));
+  CHECK(message.find("s3cret") == std::string::npos);
+}
