@@ -76,6 +76,13 @@ if [[ "$backend" == sqlite ]]; then
   contains "retries and faults"; contains "sessions and pool"; lacks $'\033'
   [[ "$(tail -n 1 <<<"$out")" == "OK: 20 jobs, each created once and processed once" ]] ||
     fail "no verdict line last: $(tail -n 2 <<<"$out")"
+  # On a terminal (script(1) provides one): a bar for each phase, and the verdict.
+  if command -v script >/dev/null; then
+    expect 0 script -qec "'$repokit' demo --targets 40 --videos 100 --verbose" "$work/typescript"
+    for shown in "1/3 ingest  [####" "2/3 enqueue [####" "3/3 drain   [####" "OK: 40 jobs"; do
+      grep -qaF "$shown" "$work/typescript" || fail "the terminal session lacks '$shown'"
+    done
+  fi
   expect 0 "$repokit" demo --targets 60 --videos 100 --json
   contains '"jobs":{'; contains '"verdict":"OK'
   url="sqlite:///$work/repokit-demo.db"
