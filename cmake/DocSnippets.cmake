@@ -19,7 +19,9 @@ function(repokit_compile_doc_snippets)
   endforeach()
   if(snippets)
     add_library(repokit_doc_snippets OBJECT ${snippets})
-    target_link_libraries(repokit_doc_snippets PRIVATE repokit::repokit repokit_warnings)
+    # SOCI too: migration.md shows the hand-written SOCI code that repokit replaces.
+    target_link_libraries(repokit_doc_snippets PRIVATE repokit::repokit repokit_warnings
+                                                       SOCI::soci_core)
     # Snippets show one idea each: helpers they define need not all be called.
     target_compile_options(repokit_doc_snippets PRIVATE -Wno-unused-function -Wno-unused-variable)
   endif()

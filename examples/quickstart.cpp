@@ -35,10 +35,10 @@ int main(int argc, char** argv) {
               repos.videos.create_video(id, "CH-quickstart", "Video " + std::to_string(i), 60 * i));
           ++created;
         }
-        if (!repos.jobs.job_exists("video_process", "V-quickstart-0").value()) {
-          REPOKIT_TRYV(
-              repos.jobs.create_job("video_process", "V-quickstart-0", R"({"quality":"hd"})"));
-        }
+        // One atomic upsert: checking job_exists first and then calling create_job would let
+        // two concurrent runs both see "no job" and both create one.
+        REPOKIT_TRYV(repos.jobs.create_if_not_exists("video_process", "V-quickstart-0",
+                                                     R"({"quality":"hd"})"));
         return created;
       });
   if (!written) {

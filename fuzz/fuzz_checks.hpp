@@ -134,10 +134,12 @@ inline std::optional<span> raw_password(std::string_view url) {
 // database_url::parse, masked() and mask_password on any bytes:
 //  - nothing crashes, and a parsed URL is well formed (hosts, ports, no NUL in decoded parts);
 //  - masked() never depends on the password, and shows *** where one was given;
-//  - mask_password is idempotent and leaves text without "://" alone;
+//  - mask_password is idempotent and leaves text with neither "://" nor '=' alone;
 //  - swapping the password's bytes for others changes neither parse's error message nor
 //    mask_password's output (so neither quotes it), whenever the password holds no character
 //    that the URL's structure depends on;
+//  - the same password stays hidden in the message that refuses the URL as an unexpected
+//    positional argument, and in the keyword form (host=h password=... dbname=d);
 //  - a URL whose parts are plain text reads back the same from masked() once the password is
 //    put back.
 inline violation check_database_url(std::string_view input) {
@@ -146,7 +148,8 @@ inline violation check_database_url(std::string_view input) {
     return "mask_password is not idempotent: '" + printable(masked_text) + "' -> '" +
            printable(mask_password(masked_text)) + "'";
   }
-  if (input.find("://") == std::string_view::npos && masked_text != input) {
+  if (input.find("://") == std::string_view::npos && input.find('=') == std::string_view::npos &&
+      masked_text != input) {
     return "mask_password changed text with no URL in it: '" + printable(masked_text) + "'";
   }
 
@@ -169,6 +172,21 @@ inline violation check_database_url(std::string_view input) {
       if (masked_swapped != masked_text) {
         return "mask_password's output depends on the password: '" + printable(masked_text) +
                "' vs '" + printable(masked_swapped) + "'";
+      }
+      // The repokit command's message for a URL given where none belongs.
+      const auto refused = [](std::string_view argument) {
+        return mask_password("unexpected argument '" + std::string(argument) +
+                             "' for 'repokit migrate'");
+      };
+      if (refused(input) != refused(swapped)) {
+        return "the message refusing a positional URL quotes its password: '" +
+               printable(refused(input)) + "'";
+      }
+      if (raw.find_first_of(std::string_view(" \t\r\n'\"=&;", 10)) == std::string_view::npos) {
+        const std::string keyword = mask_password("host=h password=" + std::string(raw) + " db=d");
+        if (keyword != "host=h password=*** db=d") {
+          return "the keyword form shows its password: '" + printable(keyword) + "'";
+        }
       }
       const auto reparsed = database_url::parse(swapped);
       if (static_cast<bool>(reparsed) != static_cast<bool>(parsed)) {

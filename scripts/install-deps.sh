@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# Install every system package needed to build and test repokit on Debian
-# bookworm. Safe to run repeatedly: does nothing when all packages are present.
+# Install the system packages repokit needs on Debian bookworm. Safe to run
+# repeatedly: does nothing when all packages are present.
+#   install-deps.sh          everything: build, tests, servers, sanitizers (scripts/test.sh)
+#   install-deps.sh --demo   only what the library and the repokit command need (scripts/demo.sh)
 set -euo pipefail
 
-# Single list of required packages; append new ones here.
-PACKAGES=(
-    build-essential
+# What the library and the repokit command build with: a compiler, CMake, SOCI with the
+# client libraries of its three backends, Boost (Outcome), spdlog, and nlohmann-json for the
+# command's JSON output.
+DEMO_PACKAGES=(
+    g++
+    make
     cmake
-    git
-    pkg-config
-    ca-certificates
     libsoci-dev
     libsqlite3-dev
     libpq-dev
     libmariadb-dev
     libboost-dev
     libspdlog-dev
+    nlohmann-json3-dev
+)
+# Everything else the tests, benchmarks and tooling need; append new ones here.
+PACKAGES=(
+    "${DEMO_PACKAGES[@]}"
+    build-essential
+    git
+    pkg-config
+    ca-certificates
     catch2
     libtrompeloeil-cpp-dev
     libbenchmark-dev
@@ -39,6 +50,10 @@ LOCK_TIMEOUT="${REPOKIT_APT_LOCK_TIMEOUT:-600}"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
+if [[ "${1:-}" == --demo ]]; then
+    PACKAGES=("${DEMO_PACKAGES[@]}")
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
@@ -51,8 +66,8 @@ if ((${#missing[@]} == 0)); then
 fi
 
 if ((EUID != 0)); then
-    log "missing packages: ${missing[*]}"
-    log "must run as root to install them"
+    # The one line to run, nothing else: it can be copied as it stands.
+    echo "sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
 fi
 

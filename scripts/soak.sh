@@ -64,7 +64,7 @@ runs="$work/runs.tsv"        # run, exit status, seconds, jobs processed, lost, 
 printf 'run\tseconds\trss_kib\tfds\n' >"$samples"
 printf 'run\tstatus\tseconds\tprocessed\tlost\ttwice\tfaults\tretries\n' >"$runs"
 
-field() { grep -o "\"$1\": [0-9.]*" "$2" | head -n 1 | awk '{print $2}'; }
+field() { grep -o "\"$1\": *[0-9.]*" "$2" | head -n 1 | sed 's/.*: *//'; }
 
 deadline=$((SECONDS + minutes * 60))
 run=0

@@ -60,8 +60,10 @@ std::string mask_url(std::string_view url) {
 }
 
 error bad_url(std::string_view url, std::string_view why) {
-  return make_error(errc::configuration,
-                    "invalid database URL '" + mask_url(url) + "': " + std::string(why));
+  // A connection string in libpq's keyword form ("host=h password=...") is no URL, but is
+  // masked all the same.
+  return make_error(errc::configuration, "invalid database URL '" + mask_password(mask_url(url)) +
+                                             "': " + std::string(why));
 }
 
 result<database_url> parse_sqlite(std::string_view url) {
@@ -134,6 +136,35 @@ result<database_url::endpoint> parse_endpoint(std::string_view url, std::string_
   return result_endpoint;
 }
 
+// The values of the parameters whose spelling is fixed are checked here, so that a typo is a
+// configuration error at once rather than a connection that fails, and is retried, later.
+result<void> check_parameter(std::string_view url, std::string_view name, std::string_view value) {
+  const auto one_of = [&](std::initializer_list<std::string_view> allowed) -> result<void> {
+    for (const auto candidate : allowed) {
+      if (value == candidate) return success();
+    }
+    std::string list;
+    for (const auto candidate : allowed)
+      list += (list.empty() ? "" : ", ") + std::string(candidate);
+    return failure(bad_url(url, std::string(name) + " must be one of " + list));
+  };
+  if (name == "sslmode") {
+    return one_of({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"});
+  }
+  if (name == "target_session_attrs") {
+    return one_of({"any", "read-write", "read-only", "primary", "standby", "prefer-standby"});
+  }
+  if (name == "connect_timeout" || name == "read_timeout" || name == "write_timeout" ||
+      name == "keepalives" || name == "keepalives_idle") {
+    const bool digits =
+        !value.empty() && value.size() <= 9 &&
+        std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits)
+      return failure(bad_url(url, std::string(name) + " must be a whole number of seconds"));
+  }
+  return success();
+}
+
 result<database_url> parse_server(std::string_view url, dialect kind, std::size_t scheme_length,
                                   int default_port) {
   database_url parsed;
@@ -180,6 +211,7 @@ result<database_url> parse_server(std::string_view url, dialect kind, std::size_
     }
     REPOKIT_TRY(auto name, percent_decode(pair.substr(0, equals), "parameter name"));
     REPOKIT_TRY(auto value, percent_decode(pair.substr(equals + 1), "parameter value"));
+    REPOKIT_TRYV(check_parameter(url, name, value));
     parsed.parameters.emplace_back(std::move(name), std::move(value));
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
@@ -244,6 +276,51 @@ std::string database_url::masked() const {
   return text;
 }
 
+namespace {
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// Masks the values of keyword pairs that carry a secret, as libpq's conninfo and SOCI's connect
+// strings spell them: `password=...`, `pass=...`, `password = '...'` (a quoted value may hold
+// blanks and \' escapes), in any case.
+void mask_keyword_values(std::string& out) {
+  std::string lower(out);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  for (const std::string_view key : {"password", "passwd", "pass", "pwd"}) {
+    for (std::size_t at = lower.find(key); at != std::string::npos; at = lower.find(key, at + 1)) {
+      if (at > 0 && is_name_char(lower[at - 1])) continue;  // "old_password=" is another key
+      std::size_t i = at + key.size();
+      while (i < lower.size() && lower[i] == ' ') ++i;
+      if (i >= lower.size() || lower[i] != '=') continue;
+      ++i;
+      while (i < lower.size() && lower[i] == ' ') ++i;
+      std::size_t begin = i;
+      std::size_t end = i;
+      if (i < lower.size() && (lower[i] == '\'' || lower[i] == '"')) {
+        const char quote = lower[i];
+        begin = ++end;
+        while (end < lower.size() && lower[end] != quote) end += lower[end] == '\\' ? 2 : 1;
+        end = std::min(end, lower.size());
+      } else {
+        while (end < lower.size() && lower[end] != ' ' && lower[end] != '\t' &&
+               lower[end] != '\n' && lower[end] != '&' && lower[end] != ';' && lower[end] != '\'' &&
+               lower[end] != '"') {
+          ++end;
+        }
+      }
+      if (end == begin) continue;
+      out.replace(begin, end - begin, "***");
+      lower.replace(begin, end - begin, "***");
+    }
+  }
+}
+
+}  // namespace
+
 std::string mask_password(std::string_view text) {
   // Each URL in free text ends at a blank or a quote; within it the credentials run from the
   // scheme to the last '@', so a password holding '/' or '@' is still hidden whole.
@@ -258,6 +335,7 @@ std::string mask_password(std::string_view text) {
     const std::size_t colon = out.find(':', start);
     if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
   }
+  mask_keyword_values(out);
   return out;
 }
 

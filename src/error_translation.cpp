@@ -39,15 +39,8 @@ std::string clean_message(std::string_view text) {
   if (flat.starts_with("sqlite3_statement_backend::")) {  // which SOCI function noticed
     if (const auto colon = flat.find(": "); colon != std::string::npos) flat.erase(0, colon + 2);
   }
-  std::string out = mask_password(flat);
-  for (const std::string_view secret : {"password='", "password="}) {
-    for (auto at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 1)) {
-      const auto begin = at + secret.size();
-      const auto end = out.find_first_of(secret.back() == '\'' ? "'" : " '", begin);
-      out.replace(begin, (end == std::string::npos ? out.size() : end) - begin, "***");
-    }
-  }
-  return out;
+  // URLs and keyword pairs (password=...) alike.
+  return mask_password(flat);
 }
 
 error make(errc kind, retry_class retry, std::string code, std::string_view operation,
@@ -86,6 +79,15 @@ bool is_bad_credentials(std::string_view message) {
           message.find("does not exist") != std::string_view::npos);
 }
 
+// libpq refuses a connection option before it tries the server ("invalid sslmode value:
+// \"bogus\"", "invalid connection option", "invalid integer value"): no retry can help.
+bool is_bad_option(std::string_view message) {
+  return message.find("invalid connection option") != std::string_view::npos ||
+         (message.find("invalid ") != std::string_view::npos &&
+          message.find(" value") != std::string_view::npos &&
+          message.find("could not") == std::string_view::npos);
+}
+
 // SOCI's backends export no type information: the dialect says which backend a session has.
 bool postgresql_connection_bad(dialect kind, soci::session* connection) {
   if (kind != dialect::postgresql || connection == nullptr) return false;
@@ -109,6 +111,10 @@ error postgresql_error(std::string_view sqlstate, std::string_view message,
                        std::string_view operation, failure_point where, bool connection_bad) {
   std::string code(sqlstate);
   if (where == failure_point::connect) {
+    if (is_bad_option(message)) {
+      return make(errc::configuration, retry_class::permanent, std::move(code), operation,
+                  std::string(message) + " (check the parameters of the URL)");
+    }
     if (is_bad_credentials(message)) {
       return make(
           errc::configuration, retry_class::permanent, std::move(code), operation,

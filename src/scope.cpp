@@ -54,9 +54,12 @@ bool root_run::retry_after(const error& failure) {
   switch (decision.verdict) {
     case retry_verdict::retry:
       db_.state().counters->count_retry(failure.retry);
+      // Two decimals as users know the line ("Retrying in 0.50s"), more for delays under 10 ms,
+      // which would otherwise all read "0.00s".
       db_.logger().warn(
-          "Transient database error in {} (attempt {}/{}): {}. Retrying in {:.2f}s...", operation,
-          state_.attempt(), state_.max_attempts(), reason, decision.delay.count());
+          "Transient database error in {} (attempt {}/{}): {}. Retrying in {:.{}f}s...", operation,
+          state_.attempt(), state_.max_attempts(), reason, decision.delay.count(),
+          decision.delay.count() >= 0.01 || decision.delay.count() == 0 ? 2 : 4);
       state_.wait(decision);
       return true;
     case retry_verdict::not_retryable: return false;

@@ -21,12 +21,16 @@ expect() {
 contains() { [[ "$out" == *"$1"* ]] || fail "expected output to contain '$1', got: $out"; }
 lacks() { [[ "$out" != *"$1"* ]] || fail "output must not contain '$1': $out"; }
 # field NAME: a number from the JSON summary on the last line of $out.
-field() { tail -n 1 <<<"$out" | grep -o "\"$1\": [0-9.]*" | head -n 1 | awk '{print $2}'; }
+field() { tail -n 1 <<<"$out" | grep -o "\"$1\": *[0-9.]*" | head -n 1 | sed 's/.*: *//'; }
 
 if [[ "$backend" == sqlite ]]; then
   expect 0 "$repokit" --help;            contains "usage: repokit <command>"
   expect 0 "$repokit" demo --help;       contains "--chaos RATE"
   expect 0 "$repokit" --version;         contains "repokit "
+  expect 0 "$repokit" demo --targets 5 -V; contains "repokit "
+  expect 0 "$repokit" help bench;        contains "usage: repokit bench"
+  expect 2 "$repokit" help frobnicate;   contains "unknown command 'frobnicate'"
+  expect 0 "$repokit" --help;            contains "exit status:"; contains "130"
   expect 2 "$repokit";                   contains "commands:"
   expect 2 "$repokit" frobnicate;        contains "unknown command 'frobnicate'"
   expect 2 "$repokit" demo --workers;    contains "--workers needs a value"
@@ -36,13 +40,67 @@ if [[ "$backend" == sqlite ]]; then
   expect 1 "$repokit" demo --url "sqlite:relative.db"; contains "invalid database URL"
   expect 1 "$repokit" migrate --url "postgresql://app:hunter2@127.0.0.1:1/db?connect_timeout=1"
   contains "connection_lost"; lacks "hunter2"; contains "app:***@"
+  # The URL as psql users type it, first plain argument: accepted, and still masked.
+  expect 1 "$repokit" migrate "postgresql://app:hunter2@127.0.0.1:1/db?connect_timeout=1"
+  contains "connection_lost"; lacks "hunter2"; contains "app:***@"
+  expect 1 "$repokit" migrate "postgresql://app:hunter2@127.0.0.1:1/db?sslmode=bogus"
+  contains "configuration"; lacks "connection_lost"; lacks "hunter2"
   expect 1 "$repokit" stats --url "sqlite:///$work/not-migrated.db"; contains "repokit migrate"
   contains "schema version 0"
   echo "this is not a database" > "$work/garbage.db"
   expect 1 "$repokit" migrate --url "sqlite:///$work/garbage.db"; contains "not a database"
 
+  # Ctrl-C: a message, exit 130, and the database closed cleanly (no -wal or -shm left). The
+  # signal is sent once the demo reports its first phase done, read from its progress lines.
+  mkfifo "$work/progress"
+  "$repokit" demo --targets 5000 --videos 5000 >/dev/null 2>"$work/progress" &
+  demo_pid=$!
+  sent=0
+  while IFS= read -r progress_line; do
+    printf '%s\n' "$progress_line" >>"$work/interrupt.log"
+    if ((sent == 0)) && [[ "$progress_line" == *"1/3 ingest"* ]]; then
+      kill -INT "$demo_pid"
+      sent=1
+    fi
+  done <"$work/progress"
+  status=0
+  wait "$demo_pid" || status=$?
+  [[ "$status" == 130 ]] || fail "interrupted demo exited $status: $(tail -n 3 "$work/interrupt.log")"
+  grep -q "interrupted after" "$work/interrupt.log" || fail "no message on Ctrl-C"
+  for suffix in -wal -shm; do
+    [[ ! -e "$work/repokit-demo.db$suffix" ]] || fail "Ctrl-C left repokit-demo.db$suffix"
+  done
+
+  # The summary: grouped, a verdict line last; NO_COLOR or not, no escape codes off a terminal.
+  expect 0 env NO_COLOR=1 "$repokit" demo --targets 20 --videos 100
+  contains "retries and faults"; contains "sessions and pool"; lacks $'\033'
+  [[ "$(tail -n 1 <<<"$out")" == "OK: 20 jobs, each created once and processed once" ]] ||
+    fail "no verdict line last: $(tail -n 2 <<<"$out")"
+  # On a terminal (script(1) provides one): a bar for each phase, and the verdict.
+  if command -v script >/dev/null; then
+    expect 0 script -qec "'$repokit' demo --targets 40 --videos 100 --verbose" "$work/typescript"
+    for shown in "1/3 ingest  [####" "2/3 enqueue [####" "3/3 drain   [####" "OK: 40 jobs"; do
+      grep -qaF "$shown" "$work/typescript" || fail "the terminal session lacks '$shown'"
+    done
+  fi
   expect 0 "$repokit" demo --targets 60 --videos 100 --json
+  contains '"jobs":{'; contains '"verdict":"OK'
   url="sqlite:///$work/repokit-demo.db"
+
+  # bench: a fresh temporary database by default, nothing left behind; a database it did not
+  # create is refused before anything is written, byte for byte.
+  before="$(ls -A "$work")"
+  expect 0 "$repokit" bench --ops 200 --rounds 3 --videos 1000 --json
+  contains '"rounds":3'; contains '"ops_per_s_min"'
+  [[ "$(ls -A "$work")" == "$before" ]] || fail "bench left files in the working directory"
+  sum="$(sha256sum "$work/repokit-demo.db")"
+  expect 3 "$repokit" bench --url "$url" --ops 10
+  contains "refusing to write"
+  expect 3 env REPOKIT_DATABASE_URL="$url" "$repokit" bench --ops 10
+  [[ "$(sha256sum "$work/repokit-demo.db")" == "$sum" ]] || fail "bench changed a populated database"
+  [[ ! -e "$work/repokit-demo.db-wal" ]] || fail "bench left a -wal file"
+  expect 0 "$repokit" bench "sqlite:///$work/bench-made.db" --ops 100 --rounds 1 --videos 1000
+  [[ ! -e "$work/bench-made.db" ]] || fail "bench did not remove the database file it created"
 else
   url="${REPOKIT_TEST_POSTGRES_URL:?REPOKIT_TEST_POSTGRES_URL is not set: run scripts/test.sh}"
   password="${url#*://*:}"

@@ -40,12 +40,30 @@ if [[ "$backend" == sqlite ]]; then
     "sqlite:///a%00.db" "sqlite:///x.db?mode=ro" "http://u:$secret@h/db" \
     "postgresql://u:$secret@h:99999/db" "postgresql://u:$secret@/db" "postgresql://u:$secret@h" \
     "postgresql://u:$secret%ZZ@h/db" "postgresql://u:$secret@[::1/db" \
-    "postgresql://u:$secret@h/db?password=$secret" "mysql://u:$secret@h:0/db"; do
-    expect 1 "$repokit" migrate --url "$url"
-    lacks "$secret"
-    [[ "$out" == *"invalid database URL"* || "$out" == *"empty database URL"* ||
-       "$out" == *"unknown PostgreSQL URL parameter"* ]] || fail "unclear error for '$url': $out"
+    "postgresql://u:$secret@h/db?password=$secret" "mysql://u:$secret@h:0/db" \
+    "host=h user=u password=$secret dbname=d"; do
+    # As an option, and as the positional argument psql users type.
+    for form in --url= ""; do
+      expect 1 "$repokit" migrate "$form$url"
+      lacks "$secret"
+      [[ "$out" == *"invalid database URL"* || "$out" == *"empty database URL"* ||
+         "$out" == *"unknown PostgreSQL URL parameter"* ]] || fail "unclear error for '$url': $out"
+    done
   done
+  # A URL wherever it does not belong: refused as usage, its password never echoed.
+  leaky="postgresql://u:$secret@127.0.0.1:1/db"
+  for args in "migrate --url sqlite:///x.db $leaky" "stats $leaky $leaky" "frobnicate $leaky" \
+    "help $leaky" "demo --workers $leaky" "demo --chaos $leaky" "bench --workload $leaky"; do
+    # shellcheck disable=SC2086  # the arguments are meant to split
+    expect 2 "$repokit" $args
+    lacks "$secret"
+  done
+  expect 1 "$repokit" migrate "$leaky?connect_timeout=1"
+  lacks "$secret"; contains "connection_lost"; contains "u:***@"
+  # A parameter with a misspelt value is a configuration error, refused before connecting.
+  expect 1 "$repokit" migrate "$leaky?sslmode=bogus"
+  lacks "$secret"; contains "configuration"; contains "sslmode must be one of"
+  lacks "connection_lost"
   expect 1 "$repokit" stats --url "postgresql://u:$secret@127.0.0.1:1/db?connect_timeout=1"
   lacks "$secret"; contains "connection_lost"
   expect 1 env REPOKIT_DATABASE_URL="postgresql://u:$secret@h:0/db" "$repokit" stats

@@ -2,6 +2,9 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+
+#include "repokit/database_url.hpp"
 
 namespace repokit::cli {
 
@@ -11,7 +14,14 @@ command_line::command_line(std::string_view command, std::span<char* const> argu
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     std::string argument = arguments[i];
     if (!argument.starts_with("--")) {
-      throw usage_error("unexpected argument '" + argument + "' for 'repokit " + command_ + "'");
+      // As psql takes its connection string: `repokit migrate postgresql://...`.
+      if (options.contains("url") && !values_.contains("url") && !argument.starts_with('-')) {
+        values_["url"] = argument;
+        continue;
+      }
+      // The argument may be a URL with a password in it: never echo it whole.
+      throw usage_error("unexpected argument '" + mask_password(argument) + "' for 'repokit " +
+                        command_ + "'");
     }
     std::string name = argument.substr(2);
     std::optional<std::string> inline_value;
@@ -25,6 +35,7 @@ command_line::command_line(std::string_view command, std::span<char* const> argu
       if (!inline_value && i + 1 >= arguments.size()) {
         throw usage_error("--" + name + " needs a value");
       }
+      if (values_.contains(name)) throw usage_error("--" + name + " is given twice");
       values_[name] = inline_value ? *inline_value : std::string(arguments[++i]);
     } else {
       throw usage_error("unknown option --" + name + " for 'repokit " + command_ + "'");
@@ -36,6 +47,15 @@ std::optional<std::string> command_line::text(const std::string& name) const {
   const auto found = values_.find(name);
   if (found == values_.end()) return std::nullopt;
   return found->second;
+}
+
+std::optional<std::string> command_line::url() const {
+  if (auto given = text("url")) return given;
+  if (const char* from_environment = std::getenv("REPOKIT_DATABASE_URL");
+      from_environment != nullptr && *from_environment != '\0') {
+    return std::string(from_environment);
+  }
+  return std::nullopt;
 }
 
 std::string command_line::text(const std::string& name, const std::string& fallback) const {
@@ -51,7 +71,7 @@ std::int64_t command_line::integer(const std::string& name, std::int64_t fallbac
   if (ec != std::errc{} || end != given->data() + given->size() || value < minimum ||
       value > maximum) {
     throw usage_error("--" + name + " takes a whole number from " + std::to_string(minimum) +
-                      " to " + std::to_string(maximum) + ", not '" + *given + "'");
+                      " to " + std::to_string(maximum) + ", not '" + mask_password(*given) + "'");
   }
   return value;
 }
@@ -65,7 +85,7 @@ double command_line::real(const std::string& name, double fallback, double minim
   if (ec != std::errc{} || end != given->data() + given->size() || !std::isfinite(value) ||
       value < minimum || value > maximum) {
     throw usage_error("--" + name + " takes a number from " + std::to_string(minimum) + " to " +
-                      std::to_string(maximum) + ", not '" + *given + "'");
+                      std::to_string(maximum) + ", not '" + mask_password(*given) + "'");
   }
   return value;
 }

@@ -1,5 +1,6 @@
-// The repokit command's arguments: "--name value" options, "--flag" switches, checked against
-// what each command accepts, with errors that say what to type instead.
+// The repokit command's arguments: "--name value" options, "--flag" switches and, for commands
+// that take --url, the URL as a positional argument, checked against what each command accepts,
+// with errors that say what to type instead and never quote a password.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,8 @@ class command_line {
   bool flag(const std::string& name) const { return flags_.contains(name); }
   std::optional<std::string> text(const std::string& name) const;
   std::string text(const std::string& name, const std::string& fallback) const;
+  // The database: --url, a positional URL, or else REPOKIT_DATABASE_URL when set.
+  std::optional<std::string> url() const;
   // A whole number in [minimum, maximum]; usage_error otherwise.
   std::int64_t integer(const std::string& name, std::int64_t fallback, std::int64_t minimum,
                        std::int64_t maximum) const;

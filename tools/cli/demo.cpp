@@ -8,6 +8,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -19,12 +20,13 @@
 #include <vector>
 
 #include <spdlog/logger.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 #include "chaos_session.hpp"
 #include "commands.hpp"
+#include "interrupt.hpp"
 #include "repokit/repokit.hpp"
 #include "report.hpp"
+#include "status_line.hpp"
 
 namespace repokit::cli {
 namespace {
@@ -47,7 +49,12 @@ struct settings {
   bool json = false;
 };
 
+// What the demo is doing, for the progress line.
+enum class phase : int { ingest, enqueue, drain };
+
 struct tally {
+  std::atomic<std::int64_t> ingested{0};  // videos in the catalogue so far
+  std::atomic<std::int64_t> enqueued{0};  // create_if_not_exists calls answered, all producers
   std::atomic<std::int64_t> created{0};
   std::atomic<std::int64_t> duplicates{0};
   std::atomic<std::int64_t> enqueue_failures{0};
@@ -66,7 +73,7 @@ int target_index(std::string_view target) {
   return index;
 }
 
-result<void> ingest_catalogue(const Database& db, int videos) {
+result<void> ingest_catalogue(const Database& db, int videos, tally& counts) {
   const int channels = std::max(1, std::min(100, videos));
   REPOKIT_TRYV(channel_repository(db, [&](ChannelRepository& repo) -> result<void> {
     for (int i = 0; i < channels; ++i) {
@@ -76,7 +83,7 @@ result<void> ingest_catalogue(const Database& db, int videos) {
     return success();
   }));
   constexpr int batch = 250;
-  for (int first = 0; first < videos; first += batch) {
+  for (int first = 0; first < videos && !interrupted(); first += batch) {
     REPOKIT_TRYV(video_repository(db, [&](VideoRepository& repo) -> result<void> {
       for (int i = first; i < std::min(videos, first + batch); ++i) {
         const std::string id = target_id(i);
@@ -86,6 +93,7 @@ result<void> ingest_catalogue(const Database& db, int videos) {
       }
       return success();
     }));
+    counts.ingested = std::min(videos, first + batch);
   }
   return success();
 }
@@ -98,6 +106,7 @@ void produce(const Database& db, const std::string& job_type, const settings& co
   // A video is processed once: a job that already succeeded answers as much as an active one.
   static constexpr std::array once{job_status::pending, job_status::running, job_status::succeeded};
   for (const int target : order) {
+    if (interrupted()) return;
     auto job = job_repository(db, [&](JobRepository& jobs) {
       return jobs.create_if_not_exists(job_type, target_id(target), R"({"quality":"hd"})", once);
     });
@@ -108,6 +117,7 @@ void produce(const Database& db, const std::string& job_type, const settings& co
     } else {
       ++counts.duplicates;
     }
+    ++counts.enqueued;
   }
 }
 
@@ -149,7 +159,7 @@ void work(const Database& db, const std::string& job_type, int worker, tally& co
     (void)video;
     return success();
   };
-  for (;;) {
+  while (!interrupted()) {
     auto finished = work_on_next_job(db, job_type, worker_id, process);
     if (!finished) {
       ++counts.worker_failures;
@@ -168,56 +178,159 @@ void work(const Database& db, const std::string& job_type, int worker, tally& co
   }
 }
 
+// Progress through each phase on stderr, so that stdout holds the summary alone (one JSON
+// object with --json): a bar redrawn in place on a terminal, a line a second anywhere else.
 class progress_display {
  public:
-  progress_display(const tally& counts, int targets, const Database& db, bool terminal)
+  progress_display(const tally& counts, const settings& config, const Database& db,
+                   std::shared_ptr<status_line> line)
       : counts_(counts),
-        targets_(targets),
+        config_(config),
         db_(db),
-        terminal_(terminal),
+        line_(std::move(line)),
         thread_([this](std::stop_token stop) { run(stop); }) {}
   ~progress_display() {
     thread_.request_stop();
     thread_.join();
-    if (terminal_) std::fprintf(stderr, "\n");
+    const std::lock_guard lock(mutex_);
+    draw();  // the final state, so that a fast phase is never left half drawn
+    line_->finish();
   }
+  // Leaves the current phase's final state on a line of its own and moves to the next one.
+  void advance(phase next) {
+    const std::lock_guard lock(mutex_);
+    draw();
+    line_->finish();
+    now_ = next;
+  }
+  progress_display(const progress_display&) = delete;
+  progress_display& operator=(const progress_display&) = delete;
 
  private:
   void run(std::stop_token stop) {
     const auto period =
-        terminal_ ? std::chrono::milliseconds{100} : std::chrono::milliseconds{1000};
+        line_->terminal() ? std::chrono::milliseconds{100} : std::chrono::milliseconds{1000};
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
     while (!stop.stop_requested()) {
-      std::this_thread::sleep_for(period);
-      const auto done = counts_.processed.load();
-      const auto m = db_.metrics();
-      if (terminal_) {
-        const int width = 30;
-        const int filled = targets_ > 0 ? static_cast<int>(width * done / targets_) : width;
-        std::fprintf(stderr, "\r[%-*s] %lld/%d jobs processed, %lld retries ", width,
-                     std::string(static_cast<std::size_t>(std::min(filled, width)), '#').c_str(),
-                     static_cast<long long>(done), targets_,
-                     static_cast<long long>(m.retries_total()));
-      } else {
-        std::fprintf(stderr, "progress: %lld/%d jobs processed, %lld retries\n",
-                     static_cast<long long>(done), targets_,
-                     static_cast<long long>(m.retries_total()));
-      }
-      std::fflush(stderr);
+      // The period, or less when the stop request comes first.
+      wake.wait_for(lock, stop, period, [] { return false; });
+      if (stop.stop_requested()) break;
+      const std::lock_guard drawing(mutex_);
+      draw();
     }
   }
 
+  void draw() {
+    const auto retries = static_cast<long long>(db_.metrics().retries_total());
+    const auto processed = static_cast<long long>(counts_.processed.load());
+    long long done = 0;
+    long long total = 0;
+    std::string label;
+    std::string detail;
+    switch (now_) {
+      case phase::ingest:
+        done = counts_.ingested.load();
+        total = config_.videos;
+        label = "1/3 ingest ";
+        detail = "videos in the catalogue";
+        break;
+      case phase::enqueue:
+        done = counts_.enqueued.load();
+        total = static_cast<long long>(config_.targets) * config_.producers;
+        label = "2/3 enqueue";
+        detail = "enqueue calls, " + std::to_string(processed) + " jobs processed";
+        break;
+      case phase::drain:
+        done = processed;
+        total = config_.targets;
+        label = "3/3 drain  ";
+        detail = "jobs processed";
+        break;
+    }
+    constexpr long long width = 24;
+    const long long filled = total > 0 ? std::min(width, width * done / total) : width;
+    std::string text = label;
+    if (line_->terminal()) {
+      text += " [" + std::string(static_cast<std::size_t>(filled), '#') +
+              std::string(static_cast<std::size_t>(width - filled), ' ') + ']';
+    }
+    text += ' ' + std::to_string(done) + '/' + std::to_string(total) + ' ' + detail + ", " +
+            std::to_string(retries) + " retries";
+    line_->show(line_->terminal() ? text : "progress: " + text);
+  }
+
   const tally& counts_;
-  int targets_;
+  const settings& config_;
   const Database& db_;
-  bool terminal_;
-  std::jthread thread_;
+  std::shared_ptr<status_line> line_;
+  std::mutex mutex_;  // one drawing at a time, and the phase changes between drawings
+  phase now_ = phase::ingest;
+  std::jthread thread_;  // last: it starts drawing once everything above is ready
 };
+
+}  // namespace
+
+namespace {
+
+// The summary: what matters first, grouped; every counter with --verbose, and always in JSON.
+void fill_summary(report& summary, const Database& db, const settings& config, const tally& counts,
+                  const chaos_source& chaos, std::int64_t succeeded, std::int64_t failed,
+                  std::int64_t lost, std::int64_t twice, double elapsed, bool everything) {
+  const auto m = db.metrics();
+  summary.add("database", db.url().masked());
+  summary.add("seconds", elapsed);
+  if (everything) {
+    summary.add("producers", config.producers);
+    summary.add("workers", config.workers);
+    summary.add("targets", config.targets);
+    summary.add("videos", config.videos);
+    summary.add("chaos_rate", config.chaos);
+  }
+  report& jobs = summary.section("jobs", "jobs");
+  jobs.add("jobs_created", counts.created.load());
+  jobs.add("duplicate_enqueues_absorbed", counts.duplicates.load());
+  jobs.add("jobs_succeeded", succeeded);
+  jobs.add("jobs_failed", failed);
+  jobs.add("jobs_lost", lost);
+  jobs.add("jobs_processed_twice", twice);
+  if (everything) {
+    jobs.add("jobs_processed", counts.processed.load());
+    jobs.add("enqueue_failures", counts.enqueue_failures.load());
+    jobs.add("worker_failures", counts.worker_failures.load());
+  }
+  report& faults = summary.section("retries_and_faults", "retries and faults");
+  for (const retry_class kind :
+       {retry_class::retry_transaction, retry_class::reconnect_then_retry}) {
+    faults.add("retries_" + std::string(to_string(kind)),
+               m.retries[static_cast<std::size_t>(kind)]);
+  }
+  faults.add("give_ups", m.give_ups);
+  faults.add("in_doubt", m.in_doubt);
+  faults.add("chaos_faults_injected", chaos.total());
+  if (everything) {
+    faults.add("chaos_busy", chaos.busy());
+    faults.add("chaos_deadlocks", chaos.deadlocks());
+    faults.add("chaos_dropped_connections", chaos.drops());
+  }
+  report& pool = summary.section("sessions_and_pool", "sessions and pool");
+  if (everything) {
+    pool.add("commits", m.commits);
+    pool.add_metrics(m);
+  } else {
+    pool.add("commits", m.commits);
+    pool.add("sessions_opened", m.sessions_opened);
+    pool.add("pool_wait_p99_ms", m.pool_wait.quantile(0.99) * 1e3);
+    pool.add("pool_timeouts", m.pool_timeouts);
+  }
+}
 
 }  // namespace
 
 int run_demo(const command_line& args) {
   settings config;
-  const auto given_url = args.text("url");
+  const auto given_url = args.url();
   config.url = given_url.value_or("sqlite:///repokit-demo.db");
   config.producers = static_cast<int>(args.integer("producers", 4, 1, 64));
   config.workers = static_cast<int>(args.integer("workers", 4, 1, 64));
@@ -226,6 +339,7 @@ int run_demo(const command_line& args) {
       static_cast<int>(args.integer("videos", std::max(1000, config.targets), 1, 1'000'000));
   config.chaos = args.real("chaos", 0.0, 0.0, 0.5);
   config.json = args.flag("json");
+  const bool verbose = args.flag("verbose");
   if (config.videos < config.targets) {
     throw usage_error("--videos must be at least --targets: every job's target is a video");
   }
@@ -235,11 +349,13 @@ int run_demo(const command_line& args) {
       std::filesystem::remove(std::string("repokit-demo.db") + suffix);
     }
   }
+  watch_for_interrupt();
 
   auto chaos = std::make_shared<chaos_source>(config.chaos);
-  auto logger = std::make_shared<spdlog::logger>(
-      "repokit", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-  logger->set_level(args.flag("verbose") ? spdlog::level::info : spdlog::level::err);
+  // Log lines and the progress bar share stderr through one status line.
+  auto line = std::make_shared<status_line>(::isatty(STDERR_FILENO) == 1);
+  auto logger = std::make_shared<spdlog::logger>("repokit", status_line_sink(line));
+  logger->set_level(verbose ? spdlog::level::info : spdlog::level::err);
   database_options options{
       .pool_size = static_cast<std::size_t>(std::min(32, config.producers + config.workers)),
       // Chaos makes failures far likelier than in life: be patient, and quick about it.
@@ -262,11 +378,6 @@ int run_demo(const command_line& args) {
     std::cerr << "repokit demo: migration failed: " << migrated.error().describe() << '\n';
     return 1;
   }
-  if (auto ingested = ingest_catalogue(db, config.videos); !ingested) {
-    std::cerr << "repokit demo: ingesting the catalogue failed: " << ingested.error().describe()
-              << '\n';
-    return 1;
-  }
 
   // A job type of its own per run, so that runs on a shared database do not meet.
   const std::string job_type =
@@ -274,11 +385,16 @@ int run_demo(const command_line& args) {
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
   tally counts(config.targets);
-  chaos->arm();
   {
-    // Progress goes to stderr, so that stdout holds the summary alone (one JSON object with
-    // --json); a terminal gets a bar redrawn in place, anything else a line a second.
-    const progress_display progress(counts, config.targets, db, ::isatty(STDERR_FILENO) == 1);
+    progress_display progress(counts, config, db, line);
+    if (auto ingested = ingest_catalogue(db, config.videos, counts); !ingested) {
+      line->finish();
+      std::cerr << "repokit demo: ingesting the catalogue failed: " << ingested.error().describe()
+                << '\n';
+      return 1;
+    }
+    progress.advance(phase::enqueue);
+    chaos->arm();
     std::vector<std::jthread> workers;
     for (int w = 0; w < config.workers; ++w) {
       workers.emplace_back([&, w] { work(db, job_type, w, counts); });
@@ -289,9 +405,17 @@ int run_demo(const command_line& args) {
         producers.emplace_back([&, p] { produce(db, job_type, config, 42 + p, counts); });
       }
     }
+    progress.advance(phase::drain);
     counts.producers_done = true;
   }
   const double elapsed = std::chrono::duration<double>(steady::now() - started).count();
+  if (interrupted()) {
+    // Closing the pool lets SQLite fold its -wal file back and remove it and the -shm file.
+    opened = failure(errc::misuse, "closed");
+    std::cerr << "repokit demo: interrupted after " << counts.processed.load() << " of "
+              << config.targets << " jobs; the database is closed cleanly\n";
+    return exit_interrupted;
+  }
 
   auto final_counts = jobs_by_status(db, job_type);
   if (!final_counts) {
@@ -306,41 +430,38 @@ int run_demo(const command_line& args) {
     if (n == 0) ++lost;
     if (n > 1) ++twice;
   }
-  lost = std::max(lost, config.targets - count_of(final_counts.value(), "succeeded"));
-
-  report summary("repokit demo");
-  const auto m = db.metrics();
-  summary.add("database", db.url().masked());
-  summary.add("producers", config.producers);
-  summary.add("workers", config.workers);
-  summary.add("targets", config.targets);
-  summary.add("videos", config.videos);
-  summary.add("chaos_rate", config.chaos);
-  summary.add("jobs_created", counts.created.load());
-  summary.add("duplicate_enqueues_absorbed", counts.duplicates.load());
-  summary.add("enqueue_failures", counts.enqueue_failures.load());
-  summary.add("jobs_processed", counts.processed.load());
-  summary.add("jobs_succeeded", count_of(final_counts.value(), "succeeded"));
-  summary.add("jobs_failed", count_of(final_counts.value(), "failed"));
-  summary.add("jobs_lost", lost);
-  summary.add("jobs_processed_twice", twice);
-  summary.add("worker_failures", counts.worker_failures.load());
-  summary.add("commits", m.commits);
-  summary.add_metrics(m);
-  summary.add("chaos_faults_injected", chaos->total());
-  summary.add("chaos_busy", chaos->busy());
-  summary.add("chaos_deadlocks", chaos->deadlocks());
-  summary.add("chaos_dropped_connections", chaos->drops());
-  summary.add("seconds", elapsed);
-  summary.print(std::cout, config.json);
+  const std::int64_t succeeded = count_of(final_counts.value(), "succeeded");
+  lost = std::max(lost, config.targets - succeeded);
 
   // An enqueue that gave up is not a lost job when another producer enqueued that target:
   // what must hold is one job per target, each processed exactly once.
   const bool sound = lost == 0 && twice == 0 && counts.created == config.targets;
-  if (!sound) {
-    std::cerr << "repokit demo: FAILED: " << lost << " job(s) lost, " << twice
-              << " processed twice, " << counts.created << " created for " << config.targets
-              << " targets\n";
+  std::string verdict;
+  if (sound) {
+    verdict =
+        "OK: " + std::to_string(config.targets) + " jobs, each created once and processed once";
+    if (chaos->total() > 0) {
+      verdict += "; " + std::to_string(chaos->total()) + " injected faults absorbed";
+    }
+  } else {
+    verdict = "FAILED: " + std::to_string(lost) + " job(s) lost, " + std::to_string(twice) +
+              " processed twice, " + std::to_string(counts.created.load()) + " created for " +
+              std::to_string(config.targets) + " targets";
+  }
+
+  report summary("repokit demo");
+  fill_summary(summary, db, config, counts, *chaos, succeeded,
+               count_of(final_counts.value(), "failed"), lost, twice, elapsed,
+               verbose || config.json);
+  if (config.json) {
+    summary.add("verdict", verdict);
+    summary.print(std::cout, true);
+    if (!sound) std::cerr << "repokit demo: " << verdict << '\n';
+  } else {
+    summary.print(std::cout, false);
+    const bool colour = colour_wanted(STDOUT_FILENO);
+    const char* on = !colour ? "" : sound ? "\033[1;32m" : "\033[1;31m";
+    std::cout << on << verdict << (colour ? "\033[0m" : "") << '\n';
   }
   return sound ? 0 : 1;
 }

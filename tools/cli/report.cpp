@@ -1,30 +1,8 @@
 #include "report.hpp"
 
-#include <cstdio>
 #include <iomanip>
 
 namespace repokit::cli {
-
-std::string json_quote(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + '"';
-}
 
 void report::add_metrics(const metrics_snapshot& m) {
   add("attempts", m.attempts);
@@ -46,31 +24,28 @@ void report::add_metrics(const metrics_snapshot& m) {
   add("pool_timeouts", m.pool_timeouts);
 }
 
-void report::print(std::ostream& out, bool json) const {
-  if (json) {
-    out << '{';
-    for (std::size_t i = 0; i < fields_.size(); ++i) {
-      if (i > 0) out << ", ";
-      out << json_quote(fields_[i].first) << ": ";
-      std::visit(
-          [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::string>) {
-              out << json_quote(v);
-            } else if constexpr (std::is_same_v<T, double>) {
-              out << std::setprecision(6) << v;
-            } else {
-              out << v;
-            }
-          },
-          fields_[i].second);
-    }
-    out << "}\n";
-    return;
+report& report::section(std::string key, std::string heading) {
+  sections_.push_back({std::move(key), std::make_unique<report>(std::move(heading))});
+  return *sections_.back().fields;
+}
+
+nlohmann::ordered_json report::to_json() const {
+  nlohmann::ordered_json object = nlohmann::ordered_json::object();
+  for (const auto& [key, v] : fields_) {
+    std::visit([&, &key = key](const auto& x) { object[key] = x; }, v);
   }
-  out << title_ << '\n';
+  for (const auto& [key, fields] : sections_) object[key] = fields->to_json();
+  return object;
+}
+
+std::size_t report::key_width() const {
   std::size_t width = 0;
   for (const auto& [key, unused] : fields_) width = std::max(width, key.size());
+  for (const auto& [unused, fields] : sections_) width = std::max(width, fields->key_width());
+  return width;
+}
+
+void report::print_fields(std::ostream& out, std::size_t width) const {
   for (const auto& [key, v] : fields_) {
     out << "  " << std::left << std::setw(static_cast<int>(width)) << key << "  ";
     std::visit(
@@ -83,6 +58,21 @@ void report::print(std::ostream& out, bool json) const {
         },
         v);
     out << '\n';
+  }
+}
+
+void report::print(std::ostream& out, bool json) const {
+  if (json) {
+    // Text from outside (a URL, a server message) may not be UTF-8: replaced, never thrown on.
+    out << to_json().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+    return;
+  }
+  out << title_ << '\n';
+  const std::size_t width = key_width();
+  print_fields(out, width);
+  for (const auto& [unused, fields] : sections_) {
+    out << fields->title_ << '\n';
+    fields->print_fields(out, width);
   }
 }
 

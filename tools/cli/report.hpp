@@ -1,13 +1,17 @@
 // A command's results: printed as an aligned table for people, or as one JSON object on the
-// last line for programs (--json).
+// last line for programs (--json). Sections group fields: a heading in the table, a nested object
+// in JSON.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "repokit/metrics.hpp"
 
@@ -32,14 +36,23 @@ class report {
   // Rollbacks by cause, retries by class, give-ups, in-doubt, connections, pool, latencies.
   void add_metrics(const metrics_snapshot& m);
 
+  // A group of fields: `key` in JSON, `heading` in the table. Stays valid as long as this one.
+  report& section(std::string key, std::string heading);
+
   void print(std::ostream& out, bool json) const;
 
  private:
+  struct section_entry {
+    std::string key;
+    std::unique_ptr<report> fields;
+  };
+  nlohmann::ordered_json to_json() const;
+  void print_fields(std::ostream& out, std::size_t width) const;
+  std::size_t key_width() const;
+
   std::string title_;
   std::vector<std::pair<std::string, value>> fields_;
+  std::vector<section_entry> sections_;
 };
-
-// JSON string literal for `text`.
-std::string json_quote(std::string_view text);
 
 }  // namespace repokit::cli

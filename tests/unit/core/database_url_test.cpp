@@ -184,6 +184,10 @@ TEST_CASE("Malformed URLs are refused with a configuration error that says what 
       {"postgresql://h/db?sslmode=%4", "truncated %-escape in the parameter value"},
       {"postgresql://h/db?sslmode", "name=value"},
       {"postgresql://h/db?=require", "name=value"},
+      {"postgresql://h/db?sslmode=bogus", "sslmode must be one of disable, allow, prefer"},
+      {"postgresql://h/db?target_session_attrs=any2", "target_session_attrs must be one of"},
+      {"postgresql://h/db?connect_timeout=1s", "connect_timeout must be a whole number"},
+      {"mysql://h/db?read_timeout=", "read_timeout must be a whole number"},
   }));
   const std::string message = parse_error(url);
   CHECK_THAT(message, Catch::Contains(reason));
@@ -281,4 +285,29 @@ TEST_CASE("An error about a bad URL never quotes its password", "[url]") {
   REQUIRE_FALSE(parsed);
   CHECK_THAT(parsed.error().message, !Catch::Contains("hunter2"));
   CHECK_THAT(parsed.error().describe(), !Catch::Contains("hunter2"));
+}
+
+TEST_CASE("mask_password hides the password of the keyword form, quoted or not", "[url]") {
+  const auto [text, secret] = GENERATE(table<std::string, std::string>({
+      {"user=u password=s3cret host=h", "s3cret"},
+      {"host=h password='two words' dbname=d", "two words"},
+      {"host=h password = 'it\\'s' dbname=d", "it\\'s"},
+      {"db=d PASSWORD=Upper user=u", "Upper"},
+      {"user=u pass=p4ss host=h", "p4ss"},
+      {"connect to postgresql://h/db?password=inquery&sslmode=require", "inquery"},
+  }));
+  const std::string masked = repokit::mask_password(text);
+  CHECK(masked.find(secret) == std::string::npos);
+  CHECK_THAT(masked, Catch::Contains("***"));
+}
+
+TEST_CASE("mask_password leaves keys that only end in 'password' alone", "[url]") {
+  CHECK(repokit::mask_password("old_password_hint=x user=u") == "old_password_hint=x user=u");
+  CHECK(repokit::mask_password("no password was supplied") == "no password was supplied");
+}
+
+TEST_CASE("A connection string in keyword form is refused without quoting its password", "[url]") {
+  const std::string message = parse_error("host=h user=u password=s3cret dbname=d");
+  CHECK_THAT(message, Catch::Contains("invalid database URL"));
+  CHECK(message.find("s3cret") == std::string::npos);
 }
