@@ -11,6 +11,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -152,11 +153,10 @@ std::string quote_conninfo(std::string_view value) {
   return out;
 }
 
-std::string sqlite_connect_string(const database_url& url, bool read_only) {
+std::string sqlite_connect_string(const database_url& url) {
   // SOCI splits "name=value" pairs on blanks; a quoted value may hold them. It knows no escape
-  // for a '"' inside, which database_url::parse therefore refuses in SQLite paths. Read-only
-  // opens neither create nor change the file.
-  return "db=\"" + url.path + '"' + (read_only ? " readonly=true" : "");
+  // for a '"' inside, which database_url::parse therefore refuses in SQLite paths.
+  return "db=\"" + url.path + '"';
 }
 
 result<std::string> postgresql_conninfo(const database_url& url, const database_options& options) {
@@ -709,16 +709,27 @@ class soci_session final : public Session {
 
 result<std::unique_ptr<Session>> connect_sqlite(const database_url& url,
                                                 const database_options& options) {
+  // A read-only Database never creates the file. It opens it for writing all the same, with
+  // query_only set: a connection opened read-only would leave a WAL database's -wal and -shm
+  // files behind, having no right to remove them when it closes.
+  std::error_code ignored;
+  if (options.read_only && !url.in_memory() && !std::filesystem::exists(url.path, ignored)) {
+    error absent = make_error(errc::configuration,
+                              "the SQLite file does not exist, and a read-only Database never "
+                              "creates it");
+    absent.operation = "connect to " + url.masked();
+    return failure(std::move(absent));
+  }
   std::unique_ptr<soci::session> sql;
   try {
-    sql = std::make_unique<soci::session>(soci::sqlite3,
-                                          sqlite_connect_string(url, options.read_only));
+    sql = std::make_unique<soci::session>(soci::sqlite3, sqlite_connect_string(url));
   } catch (...) {
     return failure(translate_current_exception(dialect::sqlite, "connect to " + url.masked(),
                                                failure_point::connect, nullptr));
   }
   auto session = std::make_unique<soci_session>(dialect::sqlite, std::move(sql));
   REPOKIT_TRYV(session->setup_sqlite(options));
+  if (options.read_only) REPOKIT_TRYV(session->execute_script("PRAGMA query_only = ON"));
   if (options.wal && !options.read_only && !url.in_memory()) {
     REPOKIT_TRYV(session->enable_wal());
   }

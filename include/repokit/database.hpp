@@ -24,8 +24,8 @@ struct database_options {
   std::size_t pool_size = 8;  // forced to 1 for sqlite::memory: (each connection is its own db)
   std::chrono::milliseconds pool_timeout{30'000};
   bool check_on_checkout = false;  // ping idle connections before reuse
-  // Only read: SQLite opens the file read-only (never creating it, never switching it to WAL);
-  // on a server every transaction is READ ONLY; and units refuse writes with errc::misuse.
+  // Only read: SQLite never creates the file nor switches it to WAL, and sets query_only; on a
+  // server every transaction is READ ONLY; and units refuse writes with errc::misuse.
   bool read_only = false;
 
   // SQLite connection setup.
