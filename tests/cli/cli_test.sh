@@ -45,8 +45,13 @@ if [[ "$backend" == sqlite ]]; then
   contains "connection_lost"; lacks "hunter2"; contains "app:***@"
   expect 1 "$repokit" migrate "postgresql://app:hunter2@127.0.0.1:1/db?sslmode=bogus"
   contains "configuration"; lacks "connection_lost"; lacks "hunter2"
+  : >"$work/not-migrated.db"  # an existing database repokit never migrated (empty)
   expect 1 "$repokit" stats --url "sqlite:///$work/not-migrated.db"; contains "repokit migrate"
   contains "schema version 0"
+  [[ ! -s "$work/not-migrated.db" && ! -e "$work/not-migrated.db-wal" ]] ||
+    fail "stats wrote to the database it inspected"
+  expect 1 "$repokit" stats --url "sqlite:///$work/absent.db"; contains "does not exist"
+  [[ ! -e "$work/absent.db" ]] || fail "stats created the database it was asked to inspect"
   echo "this is not a database" > "$work/garbage.db"
   expect 1 "$repokit" migrate --url "sqlite:///$work/garbage.db"; contains "not a database"
 
@@ -99,6 +104,11 @@ if [[ "$backend" == sqlite ]]; then
   expect 3 env REPOKIT_DATABASE_URL="$url" "$repokit" bench --ops 10
   [[ "$(sha256sum "$work/repokit-demo.db")" == "$sum" ]] || fail "bench changed a populated database"
   [[ ! -e "$work/repokit-demo.db-wal" ]] || fail "bench left a -wal file"
+  # stats and migrate --status only read: the database stays byte for byte the same.
+  expect 0 "$repokit" stats --url "$url"; contains "active_duplicates"
+  expect 0 "$repokit" migrate --status "$url"; contains "latest_version"; contains "pending"
+  [[ "$(sha256sum "$work/repokit-demo.db")" == "$sum" ]] || fail "stats or --status wrote"
+  [[ ! -e "$work/repokit-demo.db-wal" ]] || fail "stats or --status left a -wal file"
   expect 0 "$repokit" bench "sqlite:///$work/bench-made.db" --ops 100 --rounds 1 --videos 1000
   [[ ! -e "$work/bench-made.db" ]] || fail "bench did not remove the database file it created"
 else

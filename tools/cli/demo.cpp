@@ -21,10 +21,10 @@
 
 #include <spdlog/logger.h>
 
-#include "chaos_session.hpp"
 #include "commands.hpp"
 #include "interrupt.hpp"
 #include "repokit/repokit.hpp"
+#include "repokit/testing/fault_injecting_session.hpp"
 #include "report.hpp"
 #include "status_line.hpp"
 
@@ -276,7 +276,7 @@ namespace {
 
 // The summary: what matters first, grouped; every counter with --verbose, and always in JSON.
 void fill_summary(report& summary, const Database& db, const settings& config, const tally& counts,
-                  const chaos_source& chaos, std::int64_t succeeded, std::int64_t failed,
+                  const testing::fault_injector& chaos, std::int64_t succeeded, std::int64_t failed,
                   std::int64_t lost, std::int64_t twice, double elapsed, bool everything) {
   const auto m = db.metrics();
   summary.add("database", db.url().masked());
@@ -308,7 +308,7 @@ void fill_summary(report& summary, const Database& db, const settings& config, c
   }
   faults.add("give_ups", m.give_ups);
   faults.add("in_doubt", m.in_doubt);
-  faults.add("chaos_faults_injected", chaos.total());
+  faults.add("chaos_faults_injected", chaos.injected());
   if (everything) {
     faults.add("chaos_busy", chaos.busy());
     faults.add("chaos_deadlocks", chaos.deadlocks());
@@ -351,7 +351,7 @@ int run_demo(const command_line& args) {
   }
   watch_for_interrupt();
 
-  auto chaos = std::make_shared<chaos_source>(config.chaos);
+  auto chaos = std::make_shared<testing::fault_injector>(config.chaos);
   // Log lines and the progress bar share stderr through one status line.
   auto line = std::make_shared<status_line>(::isatty(STDERR_FILENO) == 1);
   auto logger = std::make_shared<spdlog::logger>("repokit", status_line_sink(line));
@@ -363,9 +363,7 @@ int run_demo(const command_line& args) {
           db_retry{.max_retries = 12, .initial_delay = seconds{0.002}, .max_delay = seconds{0.1}},
       .logger = logger};
   if (config.chaos > 0) {
-    options.wrap_session = [chaos](std::unique_ptr<Session> session) -> std::unique_ptr<Session> {
-      return std::make_unique<chaos_session>(std::move(session), chaos);
-    };
+    options.wrap_session = testing::inject(chaos);
   }
   auto opened = Database::open(config.url, options);
   if (!opened) {
@@ -440,8 +438,8 @@ int run_demo(const command_line& args) {
   if (sound) {
     verdict =
         "OK: " + std::to_string(config.targets) + " jobs, each created once and processed once";
-    if (chaos->total() > 0) {
-      verdict += "; " + std::to_string(chaos->total()) + " injected faults absorbed";
+    if (chaos->injected() > 0) {
+      verdict += "; " + std::to_string(chaos->injected()) + " injected faults absorbed";
     }
   } else {
     verdict = "FAILED: " + std::to_string(lost) + " job(s) lost, " + std::to_string(twice) +

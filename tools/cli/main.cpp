@@ -56,17 +56,21 @@ summary and a verdict. Exits 1 if any job was lost or processed twice.
 Colours follow NO_COLOR (https://no-color.org). repokit --help lists the exit statuses.
 )";
 
-constexpr std::string_view migrate_help = R"(usage: repokit migrate [URL] [--url URL] [--json]
+constexpr std::string_view migrate_help =
+    R"(usage: repokit migrate [URL] [--url URL] [--status] [--json]
 
-Applies the schema migrations the database lacks, each in its own transaction. Safe to run
-again and from several processes at once. REPOKIT_DATABASE_URL stands in for --url.
+Applies the schema migrations the database lacks, each in its own transaction, and records them
+in repokit_schema_versions. Safe to run again and from several processes at once.
+  --status   print the version applied and the steps pending, and change nothing
+REPOKIT_DATABASE_URL stands in for --url.
 repokit --help lists the exit statuses.
 )";
 
 constexpr std::string_view stats_help = R"(usage: repokit stats [URL] [--url URL] [--json]
 
 Counts videos, channels and jobs by type and status, and checks that no (type, target) has two
-active jobs (exit 1 if one has). REPOKIT_DATABASE_URL stands in for --url.
+active jobs (exit 1 if one has). Opens the database read-only: it never writes.
+REPOKIT_DATABASE_URL stands in for --url.
 repokit --help lists the exit statuses.
 )";
 
@@ -116,7 +120,7 @@ int main(int argc, char** argv) {
        run_demo,
        {"url", "producers", "workers", "targets", "videos", "chaos"},
        {"json", "verbose"}},
-      {"migrate", migrate_help, run_migrate, {"url"}, {"json"}},
+      {"migrate", migrate_help, run_migrate, {"url"}, {"json", "status"}},
       {"stats", stats_help, run_stats, {"url"}, {"json"}},
       {"bench",
        bench_help,
