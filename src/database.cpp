@@ -6,8 +6,8 @@
 #include <array>
 #include <cstdlib>
 
+#include "backends/backends.hpp"
 #include "repokit/detail/database_state.hpp"
-#include "soci_session.hpp"
 
 namespace repokit {
 namespace {
@@ -71,7 +71,7 @@ result<Database> Database::open(std::string_view url, database_options options) 
   REPOKIT_TRYV(check(options));
   // Every connection to ":memory:" is a database of its own: one connection is the database.
   if (parsed.in_memory()) options.pool_size = 1;
-  REPOKIT_TRY(auto factory, detail::soci_session_factory(parsed, options));
+  REPOKIT_TRY(auto factory, detail::backend_sessions(parsed, options));
   REPOKIT_TRY(auto db, with_sessions(parsed.kind, std::move(factory), std::move(options)));
   db.state_->url = std::move(parsed);
   return db;

@@ -12,6 +12,7 @@
 #include <spdlog/fwd.h>
 
 #include "repokit/connection_pool.hpp"
+#include "repokit/database_options.hpp"
 #include "repokit/database_url.hpp"
 #include "repokit/dialect.hpp"
 #include "repokit/metrics.hpp"
@@ -19,34 +20,6 @@
 #include "repokit/retry/db_retry.hpp"
 
 namespace repokit {
-
-struct database_options {
-  std::size_t pool_size = 8;  // forced to 1 for sqlite::memory: (each connection is its own db)
-  std::chrono::milliseconds pool_timeout{30'000};
-  bool check_on_checkout = false;  // ping idle connections before reuse
-  // Only read: SQLite never creates the file nor switches it to WAL, and sets query_only; on a
-  // server every transaction is READ ONLY; and units refuse writes with errc::misuse.
-  bool read_only = false;
-
-  // SQLite connection setup.
-  std::chrono::milliseconds busy_timeout{5'000};
-  bool wal = true;
-  std::string synchronous = "NORMAL";  // OFF, NORMAL, FULL or EXTRA
-
-  std::string application_name = "repokit";  // PostgreSQL: shown in pg_stat_activity
-
-  db_retry retry{};  // default policy of root scopes
-
-  // Wraps every new connection, e.g. to inject faults or trace statements. None: used as is.
-  std::function<std::unique_ptr<Session>(std::unique_ptr<Session>)> wrap_session{};
-
-  // Receives every commit, rollback, retry, give-up and connection event as it happens.
-  std::shared_ptr<observer> events{};
-
-  // Where repokit logs. None: a private logger that writes warnings and errors to stderr.
-  // Never looked up in or added to spdlog's global registry.
-  std::shared_ptr<spdlog::logger> logger{};
-};
 
 namespace detail {
 struct database_state;
