@@ -3,7 +3,9 @@
 #include <spdlog/logger.h>
 
 #include <algorithm>
+#include <memory>
 #include <sstream>
+#include <type_traits>
 
 #include "repokit/detail/database_state.hpp"
 
@@ -29,23 +31,22 @@ bool is_business_outcome(errc kind) {
 void expand_lists(const detail::sql_part& part, std::span<const param> params,
                   std::span<const detail::bound_name> names, std::string& sql,
                   std::vector<param>& bound) {
-  std::array<std::string_view, max_statement_parameters> seen{};
-  std::size_t seen_count = 0;
+  sql.reserve(part.sql.size() + 8 * params.size());
+  std::uint64_t seen = 0;  // the arguments bound already, one bit each
   std::size_t copied = 0;
-  detail::scan_sql(part.sql, [&](detail::sql_token token, std::size_t at, std::size_t length) {
-    if (token != detail::sql_token::placeholder) return;
-    const std::string_view placeholder = part.sql.substr(at, length);
-    std::size_t k = 0;
-    while (k < seen_count && seen[k] != placeholder) ++k;
-    const bool first = k == seen_count;
-    if (first) seen[seen_count++] = placeholder;
-    const detail::bound_name& name = names[part.parameters[k]];
-    sql.append(part.sql.substr(copied, at - copied));
-    copied = at + length;
+  for (std::size_t u = 0; u < part.placeholder_count; ++u) {
+    const detail::sql_placeholder& use = part.placeholders[u];
+    const std::string_view placeholder = part.sql.substr(use.at, use.length);
+    const detail::bound_name& name = names[use.parameter];
+    const std::uint64_t bit = std::uint64_t{1} << use.parameter;
+    const bool first = (seen & bit) == 0;
+    seen |= bit;
+    sql.append(part.sql.substr(copied, use.at - copied));
+    copied = use.at + use.length;
     if (!name.list) {
       sql.append(placeholder);
       if (first) bound.push_back(params[name.first]);
-      return;
+      continue;
     }
     if (name.count == 0) sql.append("NULL");
     for (std::uint32_t i = 0; i < name.count; ++i) {
@@ -53,7 +54,7 @@ void expand_lists(const detail::sql_part& part, std::span<const param> params,
       sql.append(placeholder).append("__").append(std::to_string(i + 1));
       if (first) bound.push_back(params[name.first + i]);
     }
-  });
+  }
   sql.append(part.sql.substr(copied));
 }
 
@@ -196,24 +197,32 @@ result<std::uint64_t> UnitOfWork::run_plan(std::string_view name, statement_kind
                                            std::span<const param> params,
                                            std::span<const detail::bound_name> names,
                                            row_consumer* consumer) {
+  static_assert(std::is_trivially_destructible_v<param>);
   std::uint64_t changed = 0;
   for (std::size_t i = 0; i < plan.part_count; ++i) {
     const detail::sql_part& part = plan.parts[i];
     const bool last = i + 1 == plan.part_count;
     REPOKIT_TRY(Session * session, prepare_for(kind, name));
     db_.state().counters->count_statement();
-    std::array<param, max_statement_parameters> picked;
+    // The part's own parameters, when it does not bind all the arguments in their order (the
+    // common case, sent as they are): only those it needs are made.
+    union part_params {
+      part_params() {}
+      param values[max_statement_parameters];
+    } picked;
     std::string expanded;
     std::vector<param> listed;
     std::string_view sql = part.sql;
-    std::span<const param> bound;
-    if (names.empty()) {
-      for (std::size_t p = 0; p < part.parameter_count; ++p) picked[p] = params[part.parameters[p]];
-      bound = std::span<const param>(picked.data(), part.parameter_count);
-    } else {
+    std::span<const param> bound = params;
+    if (!names.empty()) {
       expand_lists(part, params, names, expanded, listed);
       sql = expanded;
       bound = listed;
+    } else if (!detail::binds_in_order(part, params.size())) {
+      for (std::size_t p = 0; p < part.parameter_count; ++p) {
+        std::construct_at(&picked.values[p], params[part.parameters[p]]);
+      }
+      bound = std::span<const param>(picked.values, part.parameter_count);
     }
     const bool reads_rows = last && consumer != nullptr;
     const statement sent{name, sql, kind, reads_rows ? columns : std::span<const column_type>{}};

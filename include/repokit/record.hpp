@@ -397,6 +397,50 @@ struct record_columns<void> {
   static constexpr std::array<column_type, 0> types{};
 };
 
+template <class T>
+struct is_system_time_point : std::false_type {};
+template <class Duration>
+struct is_system_time_point<std::chrono::time_point<std::chrono::system_clock, Duration>>
+    : std::true_type {};
+
+// The common cases of read_column without building a result: true when `column` was read into
+// `out`. False leaves the reading, and the error, to read_column. Agrees with column_traits.
+template <class T>
+bool read_fast(const column_value& column, T& out) {
+  const bool integral = column.type == column_type::integer || column.type == column_type::boolean;
+  if constexpr (is_optional<T>::value) {
+    if (column.null) {
+      out.reset();
+      return true;
+    }
+    typename T::value_type inner{};
+    if (!read_fast(column, inner)) return false;
+    out = std::move(inner);
+    return true;
+  } else if constexpr (std::is_same_v<T, std::int64_t>) {
+    if (column.null || !integral) return false;
+    out = column.integer;
+    return true;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (column.null || column.type != column_type::text) return false;
+    out.assign(column.text);
+    return true;
+  } else if constexpr (is_system_time_point<T>::value) {
+    if (column.null || !integral) return false;
+    out = T(std::chrono::duration_cast<typename T::duration>(
+        std::chrono::milliseconds(column.integer)));
+    return true;
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (column.null || (column.type != column_type::real && column.type != column_type::integer)) {
+      return false;
+    }
+    out = column.type == column_type::real ? column.real : static_cast<double>(column.integer);
+    return true;
+  } else {
+    return false;  // everything else goes through column_traits
+  }
+}
+
 // Names the statement and the column (counting from 1) in an error from read_column.
 error place_column_error(error failure, std::string_view statement, std::size_t column);
 
@@ -405,7 +449,7 @@ result<void> read_members(Tuple&& members, std::span<const column_value> columns
                           std::string_view statement, std::index_sequence<I...>) {
   result<void> outcome = success();
   const auto read_one = [&](auto& member, std::size_t index) {
-    if (!outcome) return;
+    if (!outcome || read_fast(columns[index], member)) return;
     auto value = read_column<std::remove_cvref_t<decltype(member)>>(columns[index]);
     if (!value) {
       outcome = failure(place_column_error(std::move(value).error(), statement, index));
@@ -420,27 +464,26 @@ result<void> read_members(Tuple&& members, std::span<const column_value> columns
 error more_than_one_row(std::string_view statement);
 error column_count_mismatch(std::string_view statement, std::size_t expected, std::size_t got);
 
-// Reads one row into R.
+// Reads one row into `record`, in place.
 template <class R>
-result<R> read_record(std::span<const column_value> columns, std::string_view statement) {
+result<void> read_record(std::span<const column_value> columns, std::string_view statement,
+                         R& record) {
   constexpr std::size_t expected = record_columns<R>::types.size();
   if (columns.size() != expected) {
     return failure(column_count_mismatch(statement, expected, columns.size()));
   }
   if constexpr (column<R>) {
+    if (read_fast(columns[0], record)) return success();
     auto value = read_column<R>(columns[0]);
     if (!value) return failure(place_column_error(std::move(value).error(), statement, 0));
-    return value;
+    record = std::move(value).value();
+    return success();
   } else if constexpr (is_tuple<R>::value) {
-    R record{};
-    REPOKIT_TRYV(read_members(std::apply([](auto&... m) { return std::tie(m...); }, record),
-                              columns, statement, std::make_index_sequence<expected>{}));
-    return record;
+    return read_members(std::apply([](auto&... m) { return std::tie(m...); }, record), columns,
+                        statement, std::make_index_sequence<expected>{});
   } else {
-    R record{};
-    REPOKIT_TRYV(
-        read_members(members_of(record), columns, statement, std::make_index_sequence<expected>{}));
-    return record;
+    return read_members(members_of(record), columns, statement,
+                        std::make_index_sequence<expected>{});
   }
 }
 

@@ -84,6 +84,7 @@ enum class sql_problem : std::uint8_t {
   none,
   too_many_parts,
   too_many_placeholder_names,
+  too_many_placeholders,
   placeholder_count_differs_from_parameters,
   a_query_that_writes,
   unterminated_quote,
@@ -94,6 +95,7 @@ constexpr std::string_view describe(sql_problem problem) noexcept {
     case sql_problem::none: return "";
     case sql_problem::too_many_parts: return "more than 4 ';'-separated parts";
     case sql_problem::too_many_placeholder_names: return "more than 32 placeholder names";
+    case sql_problem::too_many_placeholders: return "more than 48 placeholders in one part";
     case sql_problem::placeholder_count_differs_from_parameters:
       return "the number of placeholder names differs from the number of parameters";
     case sql_problem::a_query_that_writes:
@@ -169,13 +171,29 @@ constexpr sql_problem scan_sql(std::string_view text, On&& on) {
   return sql_problem::none;
 }
 
-// One statement of a text: its SQL, and for each placeholder name it uses (in the order of
-// first appearance) which of the statement's arguments binds it.
+inline constexpr std::size_t max_part_placeholders = 48;
+
+struct sql_part;
+// Whether a part binds all `count` arguments in their own order (then they are sent as given).
+constexpr bool binds_in_order(const sql_part& part, std::size_t count) noexcept;
+
+// Where a placeholder is used in a part's SQL, and the argument that binds it.
+struct sql_placeholder {
+  std::uint32_t at = 0;
+  std::uint16_t length = 0;
+  std::uint8_t parameter = 0;
+};
+
+// One statement of a text: its SQL, for each placeholder name it uses (in the order of first
+// appearance) which of the statement's arguments binds it, and each use of a placeholder, so
+// that an IN list is spelled out without reading the SQL again.
 struct sql_part {
   std::string_view sql{};
   bool stops_when_unchanged = false;  // INSERT, UPDATE, DELETE or REPLACE
   std::uint8_t parameter_count = 0;
   std::array<std::uint8_t, max_statement_parameters> parameters{};
+  std::uint8_t placeholder_count = 0;
+  std::array<sql_placeholder, max_part_placeholders> placeholders{};
 };
 
 struct sql_plan {
@@ -215,6 +233,14 @@ constexpr sql_problem collect_names(std::string_view text, sql_names& into) {
 constexpr bool is_blank(std::string_view text) noexcept {
   for (const char c : text) {
     if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+  }
+  return true;
+}
+
+constexpr bool binds_in_order(const sql_part& part, std::size_t count) noexcept {
+  if (part.parameter_count != count) return false;
+  for (std::size_t p = 0; p < count; ++p) {
+    if (part.parameters[p] != p) return false;
   }
   return true;
 }
@@ -268,6 +294,13 @@ constexpr sql_problem plan_sql(std::string_view text, const sql_names& names, bo
       return;
     }
     const int index = names.index_of(token.substr(1));
+    if (current.placeholder_count == max_part_placeholders) {
+      problem = sql_problem::too_many_placeholders;
+      return;
+    }
+    current.placeholders[current.placeholder_count++] = {
+        static_cast<std::uint32_t>(at - part_start), static_cast<std::uint16_t>(len),
+        static_cast<std::uint8_t>(index)};
     for (std::size_t i = 0; i < current.parameter_count; ++i) {
       if (current.parameters[i] == index) return;
     }
@@ -308,6 +341,7 @@ constexpr statement_plans plan_statement(const sql_text& text, std::size_t param
 // wrong with the statement.
 void sql_has_more_than_4_parts();
 void sql_has_more_than_32_placeholder_names();
+void sql_has_more_than_48_placeholders_in_one_part();
 void sql_placeholder_names_do_not_match_the_parameter_count();
 void sql_of_a_query_writes_declare_a_command_instead();
 void sql_has_an_unterminated_quote_or_comment();
@@ -317,6 +351,9 @@ consteval void refuse_at_compile_time(sql_problem problem) {
     case sql_problem::none: return;
     case sql_problem::too_many_parts: sql_has_more_than_4_parts(); return;
     case sql_problem::too_many_placeholder_names: sql_has_more_than_32_placeholder_names(); return;
+    case sql_problem::too_many_placeholders:
+      sql_has_more_than_48_placeholders_in_one_part();
+      return;
     case sql_problem::placeholder_count_differs_from_parameters:
       sql_placeholder_names_do_not_match_the_parameter_count();
       return;

@@ -100,7 +100,7 @@ class UnitOfWork {
  private:
   enum class phase : std::uint8_t { idle, in_transaction, ended };
 
-  template <class R, class Store>
+  template <class R, class Rows>
   class record_reader;
   template <statement_kind K, class R, class... A, class... Given>
   result<std::uint64_t> run_typed(const detail::typed_statement<K, R, A...>& statement,
@@ -131,19 +131,23 @@ class UnitOfWork {
   std::optional<error> rollback_only_;
 };
 
-template <class R, class Store>
+// Reads each row in place into the record `Rows` makes room for (none: a row too many); a row
+// that does not fit is taken back, and its error ends the query.
+template <class R, class Rows>
 class UnitOfWork::record_reader final : public row_consumer {
  public:
-  record_reader(std::string_view statement, Store store)
-      : statement_(statement), store_(std::move(store)) {}
+  record_reader(std::string_view statement, Rows& rows) : statement_(statement), rows_(rows) {}
   result<void> consume(std::span<const column_value> columns) override {
-    REPOKIT_TRY(R record, detail::read_record<R>(columns, statement_));
-    return store_(std::move(record));
+    R* record = rows_.make_room();
+    if (record == nullptr) return failure(detail::more_than_one_row(statement_));
+    auto read = detail::read_record(columns, statement_, *record);
+    if (!read) rows_.take_back();
+    return read;
   }
 
  private:
   std::string_view statement_;
-  Store store_;
+  Rows& rows_;
 };
 
 template <statement_kind K, class R, class... A, class... Given>
@@ -190,29 +194,28 @@ template <statement_kind K, class R, class... A, class... Given>
   requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
 result<std::optional<R>> UnitOfWork::one(const detail::typed_statement<K, R, A...>& statement,
                                          Given&&... arguments) {
-  std::optional<R> found;
-  auto keep = [&](R&& record) -> result<void> {
-    if (found) return failure(detail::more_than_one_row(statement.name()));
-    found.emplace(std::move(record));
-    return success();
-  };
-  record_reader<R, decltype(keep)> reader(statement.name(), keep);
+  struct at_most_one {
+    std::optional<R> found;
+    R* make_room() { return found ? nullptr : &found.emplace(); }  // none for a second row
+    void take_back() { found.reset(); }
+  } rows;
+  record_reader<R, at_most_one> reader(statement.name(), rows);
   REPOKIT_TRYV(run_typed(statement, &reader, std::forward<Given>(arguments)...));
-  return found;
+  return std::move(rows.found);
 }
 
 template <statement_kind K, class R, class... A, class... Given>
   requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
 result<std::vector<R>> UnitOfWork::all(const detail::typed_statement<K, R, A...>& statement,
                                        Given&&... arguments) {
-  std::vector<R> rows;
-  auto keep = [&](R&& record) -> result<void> {
-    rows.push_back(std::move(record));
-    return success();
-  };
-  record_reader<R, decltype(keep)> reader(statement.name(), keep);
+  struct every {
+    std::vector<R> rows;
+    R* make_room() { return &rows.emplace_back(); }
+    void take_back() { rows.pop_back(); }
+  } rows;
+  record_reader<R, every> reader(statement.name(), rows);
   REPOKIT_TRYV(run_typed(statement, &reader, std::forward<Given>(arguments)...));
-  return rows;
+  return std::move(rows.rows);
 }
 
 template <class... A, class... Given>

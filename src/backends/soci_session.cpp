@@ -168,15 +168,31 @@ result<std::uint64_t> soci_session::execute(const statement& sql, std::span<cons
   }
 }
 
+prepared* soci_session::find(std::string_view sql) {
+  recent_statement& recent =
+      recent_[(reinterpret_cast<std::uintptr_t>(sql.data()) >> 4) % recent_.size()];
+  if (recent.asked == sql.data() && *recent.text == sql) return recent.statement;
+  const auto found = cache_.find(sql);
+  if (found == cache_.end()) return nullptr;
+  recent = {sql.data(), &found->first, found->second.get()};
+  return found->second.get();
+}
+
+void soci_session::erase(statement_cache::iterator cached) {
+  for (recent_statement& recent : recent_) {
+    if (recent.statement == cached->second.get()) recent = {};
+  }
+  cache_.erase(cached);
+}
+
 prepared& soci_session::prepare(const statement& sql, std::span<const param> params) {
-  auto found = cache_.find(sql.sql);
-  if (found != cache_.end()) {
-    prepared& cached = *found->second;
+  if (prepared* cached = find(sql.sql)) {
     const bool same_columns = std::equal(
-        cached.columns.begin(), cached.columns.end(), sql.columns.begin(), sql.columns.end(),
+        cached->columns.begin(), cached->columns.end(), sql.columns.begin(), sql.columns.end(),
         [](const column_slot& slot, column_type type) { return slot.type == type; });
-    if (same_columns && bind(cached, params)) return cached;
-    cache_.erase(found);  // read into other types, or parameter types changed: prepare anew
+    if (same_columns && bind(*cached, params)) return *cached;
+    // Read into other types, or parameter types changed: prepared anew.
+    erase(cache_.find(sql.sql));
   }
 
   auto p = std::make_unique<prepared>(*sql_);
@@ -253,7 +269,10 @@ std::span<const column_value> soci_session::read_row(prepared& p) const {
     column.type = slot.type;
     column.null = slot.null == soci::i_null;
     if (column.null) continue;
-    if (!value_fits(p, i, column)) continue;
+    // A 0 may be what the driver made of a value that is no number: the backend says.
+    const bool zero = (slot.type == column_type::integer && slot.integer == 0) ||
+                      (slot.type == column_type::real && slot.real == 0);
+    if (zero && !value_fits(p, i, column)) continue;
     switch (slot.type) {
       case column_type::integer: column.integer = slot.integer; break;
       case column_type::real: column.real = slot.real; break;
@@ -299,7 +318,7 @@ std::optional<error> soci_session::mismatched_column(prepared& p,
 
 void soci_session::drop(std::string_view sql) {
   const auto found = cache_.find(sql);
-  if (found != cache_.end()) cache_.erase(found);
+  if (found != cache_.end()) erase(found);
 }
 
 // Classifies the exception in flight and drops the statement: its state is unknown now.

@@ -7,6 +7,7 @@
 
 #include <soci/soci.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,8 +76,9 @@ class soci_session : public Session {
   // Bytes to send for a blob parameter, and the bytes of a blob column as the driver gave them.
   virtual void encode_bytes(bytes_view data, std::string& out) const;
   virtual std::string_view decode_bytes(column_slot& slot) const { return slot.text; }
-  // False when the current row's column `i` holds another type than the statement reads, with
-  // `column` saying what it holds (SQLite, where any column takes any value).
+  // Asked for a number column the driver read as 0: false when the current row's column `i`
+  // holds another type than the statement reads, with `column` saying what it holds (SQLite,
+  // where any column takes any value).
   virtual bool value_fits(prepared& p, std::size_t i, column_value& column) const;
   // The type a server's result gives column `i`, for a conversion the driver refused; none
   // where the backend cannot tell.
@@ -91,7 +93,12 @@ class soci_session : public Session {
     }
   };
 
+  using statement_cache =
+      std::unordered_map<std::string, std::unique_ptr<prepared>, text_hash, std::equal_to<>>;
+
   prepared& prepare(const statement& sql, std::span<const param> params);
+  prepared* find(std::string_view sql);
+  void erase(statement_cache::iterator cached);
   bool bind(prepared& p, std::span<const param> params) const;
   std::span<const column_value> read_row(prepared& p) const;
   std::optional<error> mismatched_column(prepared& p, std::string_view statement) const;
@@ -101,7 +108,15 @@ class soci_session : public Session {
   dialect kind_;
   std::unique_ptr<soci::session> sql_;
   // Cached statements are found by their SQL text: only the same text finds the same statement.
-  std::unordered_map<std::string, std::unique_ptr<prepared>, text_hash, std::equal_to<>> cache_;
+  statement_cache cache_;
+  // The statements found last, by the address of the text they were asked for with: found again
+  // without hashing the text, once the text at that address proves to be theirs.
+  struct recent_statement {
+    const char* asked = nullptr;
+    const std::string* text = nullptr;
+    prepared* statement = nullptr;
+  };
+  std::array<recent_statement, 8> recent_{};
 };
 
 }  // namespace repokit::detail

@@ -75,13 +75,10 @@ class sqlite_session final : public soci_session {
   }
   void statement_ends() override { deadline_ = steady::time_point::max(); }
 
-  // SQLite keeps any value in any column, and SOCI converts text read as a number to 0: the
-  // value's storage class says what it really is.
+  // SQLite keeps any value in any column, and SOCI reads text or bytes asked for as a number as
+  // 0: for a 0, the value's storage class says what it really is. (Other numbers came from
+  // numbers; booleans are read as text and checked as such.)
   bool value_fits(prepared& p, std::size_t i, column_value& column) const override {
-    if (column.type != column_type::integer && column.type != column_type::real &&
-        column.type != column_type::boolean) {
-      return true;
-    }
     auto* backend = static_cast<soci::sqlite3_statement_backend*>(p.st.get_backend());
     const int index = static_cast<int>(i);
     switch (sqlite::sqlite3_column_type(backend->stmt_, index)) {
