@@ -268,12 +268,12 @@ TEST_CASE("reconcile_stale fails exhausted jobs, then requeues the rest",
       .IN_SEQUENCE(order)
       .WITH(_1.name == "reconcile_stale" && sql_has(_1, "status = 'failed'") &&
             param_is(_2, 3, std::int64_t{3}) && _2.size() == 4)
-      .SIDE_EFFECT(failing = {std::get<std::int64_t>(_2[0]), std::get<std::int64_t>(_2[2])})
+      .LR_SIDE_EFFECT(failing = {std::get<std::int64_t>(_2[0]), std::get<std::int64_t>(_2[2])})
       .RETURN(changed(2));
   REQUIRE_CALL(m.session, execute(_, _))
       .IN_SEQUENCE(order)
       .WITH(_1.name == "reconcile_stale" && sql_has(_1, "status = 'pending'") && _2.size() == 3)
-      .SIDE_EFFECT(requeueing = {std::get<std::int64_t>(_2[0]), std::get<std::int64_t>(_2[2])})
+      .LR_SIDE_EFFECT(requeueing = {std::get<std::int64_t>(_2[0]), std::get<std::int64_t>(_2[2])})
       .RETURN(changed(5));
   auto report = job_repository(
       m.db(), [](JobRepository& jobs) { return jobs.reconcile_stale(std::chrono::minutes{5}); });
