@@ -135,9 +135,10 @@ out="$(cat "$work/summary.json")"
 injected="$(field chaos_faults_injected)"
 retried=$(( $(field retries_retry_transaction) + $(field retries_reconnect_then_retry) ))
 [[ "$injected" -gt 0 ]] || fail "no fault was injected at rate 0.05"
-# Every injected fault failed one attempt, and every failed attempt was retried.
-[[ "$retried" -eq "$injected" || "$(field give_ups)" -gt 0 ]] ||
-  fail "$injected faults injected but $retried retries"
+# Every injected fault failed one attempt, and every failed attempt was retried: the demo's
+# budget (12 retries) absorbs a 5% fault rate, so a give-up is a failure, not an excuse.
+[[ "$(field give_ups)" == 0 ]] || fail "$(field give_ups) give-up(s) with $injected faults injected"
+[[ "$retried" -eq "$injected" ]] || fail "$injected faults injected but $retried retries"
 expect 0 "$repokit" stats --url "$url"; contains "active_duplicates"
 
 if ((failures > 0)); then

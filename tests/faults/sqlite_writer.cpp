@@ -37,9 +37,12 @@ int run(const std::string& url, const std::string& prefix, int count) {
   auto logger = std::make_shared<spdlog::logger>("sqlite_writer",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_level(spdlog::level::err);
+  // The insert waits for the other writer's COMMIT, however long the scheduler leaves that
+  // writer off the CPU: retries are not counted down (a count would give up after about a second
+  // of 0.05 s waits), and ctest's timeout catches a writer that never gets the lock.
   auto opened = repokit::Database::open(
       url, {.busy_timeout = std::chrono::milliseconds{1},
-            .retry = repokit::db_retry{.max_retries = 50,
+            .retry = repokit::db_retry{.max_retries = 1'000'000,
                                        .initial_delay = repokit::seconds{0.001},
                                        .max_delay = repokit::seconds{0.05}},
             .logger = logger});

@@ -19,10 +19,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "repokit/repokit.hpp"
@@ -154,6 +156,50 @@ inline std::uint64_t conflicts(const std::vector<Database>& dbs) {
   std::uint64_t total = 0;
   for (const Database& db : dbs) total += db.metrics().retries_by(retry_class::retry_transaction);
   return total;
+}
+
+// How often each unit of a forced conflict reached its hold: once per attempt that wrote.
+struct forced_conflict {
+  int first_writes = 0;
+  int second_writes = 0;
+};
+
+// A certification conflict made on purpose rather than hoped for: two units write the same row
+// on two nodes, both have written before either commits, and the first commits before the second
+// tries. Galera orders the first's write set first, so the second fails (1213 at COMMIT, or its
+// open transaction is aborted by the first's replicated write) and repokit must run it again.
+// `run_first` and `run_second` each run one scope (with its retries) and call `hold()` after
+// their writes; only the first attempt of each waits there, so the retried second unit goes
+// through. An attempt that fails before its hold cannot block the other unit: whoever never
+// arrived is let through when its scope returns.
+template <typename RunFirst, typename RunSecond>
+forced_conflict force_conflict(RunFirst&& run_first, RunSecond&& run_second) {
+  forced_conflict seen;
+  std::latch both_written(2);
+  std::latch first_committed(1);
+  bool first_arrived = false;   // touched by the calling thread only
+  bool second_arrived = false;  // touched by the second thread only
+  {
+    std::jthread second([&] {
+      run_second([&] {
+        ++seen.second_writes;
+        if (second_arrived) return;
+        second_arrived = true;
+        both_written.arrive_and_wait();
+        first_committed.wait();
+      });
+      if (!second_arrived) both_written.count_down();
+    });
+    run_first([&] {
+      ++seen.first_writes;
+      if (first_arrived) return;
+      first_arrived = true;
+      both_written.arrive_and_wait();
+    });
+    if (!first_arrived) both_written.count_down();
+    first_committed.count_down();
+  }
+  return seen;
 }
 
 // Runs scripts/galera-cluster.sh with `arguments` (trusted, no quoting); its exit status.

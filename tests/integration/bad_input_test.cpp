@@ -302,10 +302,10 @@ TEST_CASE("bad input: unicode text round-trips byte for byte", "[contract][bad-i
   CHECK(counts(db) == table_counts{2, static_cast<std::int64_t>(titles.size()), 0});
 }
 
-// Known bug: offsets are cast to a signed 64-bit integer without a check, so an offset above
-// INT64_MAX wraps around to a negative OFFSET, which SQLite reads as 0 (the first page again)
-// and PostgreSQL refuses (SQLSTATE 2201X, errc::database). It should be refused up front, like
-// a bad limit, or simply give an empty page.
+// A regression test (fixed): offsets used to be cast to a signed 64-bit integer without a check,
+// so an offset above INT64_MAX wrapped around to a negative OFFSET, which SQLite read as 0 (the
+// first page again) and PostgreSQL refused (SQLSTATE 2201X). It must be refused up front, like a
+// bad limit, or give an empty page.
 TEST_CASE("bad input: an offset too large for the database is neither wrapped nor sent",
           "[contract][bad-input][bug]") {
   test_database fixture;

@@ -1,5 +1,8 @@
-// Read-then-write units: under isolation::serializable no update is lost on any backend;
-// conflicts surface as serialization failures that the retry loop absorbs.
+// Read-then-write units: under isolation::serializable no update is lost on any backend. Where
+// the backend reports a conflict (a serialization failure, a deadlock, SQLITE_BUSY) the retry
+// loop runs the unit again; how many conflicts a run meets depends on the scheduler, so the test
+// asserts the outcome, not a count of conflicts. Conflicts made on purpose and their retries are
+// asserted by tests/faults (PostgreSQL, SQLite) and tests/galera (certification conflicts).
 #include <catch2/catch.hpp>
 
 #include <thread>
@@ -13,8 +16,10 @@ using namespace repokit::contract;
 TEST_CASE("serializable read-then-write units lose no update", "[contract][isolation]") {
   testing::test_database fixture(
       {.pool_size = 8,
+       // Not counted down: a unit waits for the others' commits however the scheduler runs
+       // them; ctest's timeout catches one that never gets through.
        .retry = db_retry{
-           .max_retries = 50, .initial_delay = seconds{0.001}, .max_delay = seconds{0.05}}});
+           .max_retries = 1'000'000, .initial_delay = seconds{0.001}, .max_delay = seconds{0.05}}});
   const Database& db = fixture.db();
   seed_channel(db, "CH1");
   seed_video(db, "V1", "CH1", "counter", 0);

@@ -1,9 +1,12 @@
 // Workers claiming from one queue, as threads of one process and as processes of their own:
 // every job is processed exactly once, succeeds on its first attempt, and every connection comes
 // back to its pool.
+#include <atomic>
+#include <latch>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -168,4 +171,70 @@ TEST_CASE("four worker processes draining 500 jobs process each exactly once", "
   }
   CHECK(mismatched == 0);
   WARN("claim processes: jobs per process " << per_process);
+}
+
+// The behaviour behind the SQL text "FOR UPDATE SKIP LOCKED": while one worker holds the oldest
+// pending job in its open unit, a second worker's claim neither waits for that row nor takes it,
+// but claims the next job. Registered for PostgreSQL and MariaDB (tests/jobs/CMakeLists.txt); on
+// SQLite, BEGIN IMMEDIATE makes the second claim wait by design.
+TEST_CASE("a claim skips the job another worker holds instead of waiting for it",
+          "[claim][skip-locked]") {
+  // Its own application name, to tell its sessions from any other program's on the server.
+  test_database fixture(
+      {.pool_size = 4, .application_name = repokit::testing::unique_name("repokit_claim_")});
+  const Database& db = fixture.db();
+  REQUIRE(db.kind() != dialect::sqlite);
+  constexpr std::string_view type = "skip_locked";
+  auto made = job_repository(db, [&](JobRepository& jobs) -> result<std::array<std::int64_t, 2>> {
+    REPOKIT_TRY(auto oldest, jobs.create_job(type, "T1"));
+    REPOKIT_TRY(auto next, jobs.create_job(type, "T2"));
+    return std::array<std::int64_t, 2>{oldest.id, next.id};
+  });
+  INFO(describe(made));
+  REQUIRE(made);
+  const auto [oldest, next] = made.value();
+
+  using claim = result<std::optional<Job>>;
+  std::optional<claim> held;
+  std::optional<claim> skipped;
+  std::latch holding(1);
+  std::latch release(1);
+  std::thread holder([&] {
+    bool counted = false;
+    held = job_repository(db, [&](JobRepository& jobs) -> claim {
+      auto claimed = jobs.claim_next(type, "holder");
+      if (!counted) {
+        counted = true;
+        holding.count_down();
+      }
+      release.wait();  // the row stays locked until this unit ends
+      return claimed;
+    });
+    if (!counted) holding.count_down();
+  });
+  holding.wait();
+
+  std::atomic<bool> skipper_done{false};
+  const std::uint64_t retries_before = db.metrics().retries_total();
+  std::thread skipper([&] {
+    skipped = job_repository(
+        db, [&](JobRepository& jobs) -> claim { return jobs.claim_next(type, "skipper"); });
+    skipper_done = true;
+  });
+  // Ends when the second claim has answered, or as soon as it is seen waiting for a lock.
+  const bool waited = wait_until_blocked(db, skipper_done, retries_before);
+  release.count_down();
+  holder.join();
+  skipper.join();
+
+  CHECK_FALSE(waited);
+  REQUIRE(held.has_value());
+  REQUIRE(skipped.has_value());
+  INFO("holder: " << describe(*held) << "; skipper: " << describe(*skipped));
+  REQUIRE(*held);
+  REQUIRE(*skipped);
+  REQUIRE(held->value().has_value());
+  REQUIRE(skipped->value().has_value());
+  CHECK(held->value()->id == oldest);
+  CHECK(skipped->value()->id == next);
 }

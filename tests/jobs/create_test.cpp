@@ -1,6 +1,7 @@
 // create_if_not_exists: which existing job answers instead of a new one, with the default
 // (active) statuses and with finished ones added, and job_exists agreeing with it.
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <map>
@@ -53,24 +54,6 @@ Job run_to(const Database& db, std::string_view job_type, job_status outcome) {
   REQUIRE(finished);
   REQUIRE(finished.value().status == outcome);
   return finished.value();
-}
-
-// PostgreSQL: whether a session of this application waits for a lock in a statement on jobs.
-constexpr statement jobs_statement_waiting{
-    "jobs_statement_waiting",
-    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = :p1 "
-    "AND wait_event_type = 'Lock' AND query LIKE '%jobs%'",
-    statement_kind::read, count_column};
-
-// Polls (bounded) until a statement on the jobs table, sent by a connection of `db`, waits for
-// a lock.
-bool wait_for_blocked_statement(const Database& db) {
-  const std::array<param, 1> application{std::string_view(db.options().application_name)};
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (count_with(db, jobs_statement_waiting, application) > 0) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -257,7 +240,6 @@ TEST_CASE("create_if_not_exists never creates while the job it would answer with
       {.pool_size = 4, .application_name = repokit::testing::unique_name("repokit_jobs_")});
   const Database& db = fixture.db();
   constexpr std::string_view type = "publish";
-  const bool postgresql = repokit::testing::backend_under_test() == dialect::postgresql;
 
   auto made = create(db, type, "V1");
   REQUIRE(made);
@@ -283,16 +265,20 @@ TEST_CASE("create_if_not_exists never creates while the job it would answer with
   finished_uncommitted.get_future().wait();
 
   std::optional<result<created_or_existing<Job>>> answer;
-  std::thread creator([&] { answer = create(db, type, "V1", only_succeeded); });
-  bool saw_blocked = false;
-  // On PostgreSQL the creator waits for the finisher's row; on SQLite for its write lock, which
-  // cannot be observed, and the order then does not matter.
-  if (postgresql) saw_blocked = wait_for_blocked_statement(db);
+  std::atomic<bool> creator_done{false};
+  const std::uint64_t retries_before = db.metrics().retries_total();
+  std::thread creator([&] {
+    answer = create(db, type, "V1", only_succeeded);
+    creator_done = true;
+  });
+  // The creator must meet the finisher's open transaction: on PostgreSQL and MariaDB it waits for
+  // the finisher's row, on SQLite for its write lock. Only then is the finisher released.
+  const bool saw_blocked = wait_until_blocked(db, creator_done, retries_before);
   release.set_value();
   finisher.join();
   creator.join();
 
-  if (postgresql) CHECK(saw_blocked);
+  CHECK(saw_blocked);
   REQUIRE(finished.has_value());
   INFO("finisher: " << describe(*finished));
   CHECK(*finished);

@@ -9,10 +9,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "repokit/repokit.hpp"
@@ -96,5 +99,46 @@ class worker_process : public testing::child_process {
 };
 
 using testing::exited_cleanly;
+
+// PostgreSQL: whether a session of this application waits for a lock in a statement on jobs.
+inline constexpr statement jobs_statement_waiting{
+    "jobs_statement_waiting",
+    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = :p1 "
+    "AND wait_event_type = 'Lock' AND query LIKE '%jobs%'",
+    statement_kind::read, count_column};
+
+// MariaDB: whether a transaction on this test's database waits for a row lock.
+inline constexpr statement mariadb_transaction_waiting{
+    "jobs_statement_waiting",
+    "SELECT COUNT(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p "
+    "ON p.id = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()",
+    statement_kind::read, count_column};
+
+// Whether a connection of `db` is seen waiting for the lock the test holds: on PostgreSQL and
+// MariaDB in the server's own lock tables; on SQLite, whose busy handler cannot be watched, once
+// the write lock has made a unit fail with SQLITE_BUSY and be retried (after the busy timeout).
+inline bool seen_blocked(const Database& db, std::uint64_t retries_before) {
+  switch (db.kind()) {
+    case dialect::postgresql: {
+      const std::array<param, 1> application{std::string_view(db.options().application_name)};
+      return count_with(db, jobs_statement_waiting, application) > 0;
+    }
+    case dialect::mariadb: return count_with(db, mariadb_transaction_waiting, {}) > 0;
+    case dialect::sqlite: return db.metrics().retries_total() > retries_before;
+  }
+  return false;
+}
+
+// Waits until a connection of `db` is blocked by the test's lock, or `done` says the unit that
+// should block has ended without (then false). No time limit: the event itself ends the wait,
+// and the pause between looks only keeps the loop from taking a core from the threads it watches.
+inline bool wait_until_blocked(const Database& db, const std::atomic<bool>& done,
+                               std::uint64_t retries_before) {
+  while (!done.load()) {
+    if (seen_blocked(db, retries_before)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return false;
+}
 
 }  // namespace repokit::jobs_test

@@ -592,11 +592,8 @@ TEST_CASE("bad input matrix: an unreachable server or a wrong password is masked
 }
 
 TEST_CASE("bad input matrix: a file that is not an SQLite database is reported and left alone",
-          "[reliability][bad-input][sqlite-file]") {
-  if (testing::backend_under_test() != dialect::sqlite) {
-    SUCCEED("SQLite files only");  // --warn NoAssertions fails a case that asserts nothing
-    return;
-  }
+          "[reliability][bad-input][sqlite-file][sqlite-only]") {
+  require_backend(dialect::sqlite);
   scratch_dir dir("notsqlite_");
   // Text, random bytes, a PostgreSQL dump, an SQLite header on garbage, a directory.
   std::string random_bytes(64 * 1024, '\0');
@@ -650,11 +647,8 @@ TEST_CASE("bad input matrix: a file that is not an SQLite database is reported a
 TEST_CASE(
     "bad input matrix: an SQLite path with blanks, quotes or backslashes opens that file, "
     "one with '\"' is refused",
-    "[reliability][bad-input][sqlite-file][bug]") {
-  if (testing::backend_under_test() != dialect::sqlite) {
-    SUCCEED("SQLite files only");  // --warn NoAssertions fails a case that asserts nothing
-    return;
-  }
+    "[reliability][bad-input][sqlite-file][sqlite-only][bug]") {
+  require_backend(dialect::sqlite);
   for (const std::string name : {"c d.db", "e'f.db", "g\\h.db", "caf\xc3\xa9.db", "x  y .db"}) {
     scratch_dir dir("paths_");
     const std::string path = dir.file(name);
@@ -679,11 +673,8 @@ TEST_CASE(
 }
 
 TEST_CASE("bad input matrix: a corrupted SQLite file gives clear errors, never a crash",
-          "[reliability][bad-input][sqlite-file]") {
-  if (testing::backend_under_test() != dialect::sqlite) {
-    SUCCEED("SQLite files only");  // --warn NoAssertions fails a case that asserts nothing
-    return;
-  }
+          "[reliability][bad-input][sqlite-file][sqlite-only]") {
+  require_backend(dialect::sqlite);
   scratch_dir dir("corrupt_");
   const std::string path = dir.file("corrupt.db");
   {
@@ -728,10 +719,11 @@ TEST_CASE("bad input matrix: a corrupted SQLite file gives clear errors, never a
   CHECK(clear_errors > 0);
 }
 
-TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps its data",
-          "[reliability][bad-input][read-only]") {
-  if (testing::backend_under_test() == dialect::postgresql) {
-    // The server's counterpart: a session whose transactions are read-only.
+// The server's counterpart of a read-only file: a session whose transactions are read-only.
+TEST_CASE("bad input matrix: a read-only PostgreSQL session refuses writes and keeps the data",
+          "[reliability][bad-input][read-only][postgresql-only]") {
+  require_backend(dialect::postgresql);
+  {
     test_database fixture({.retry = patient_retry()});
     seed(fixture.db());
     const auto data_before = data_of(fixture.db()).value();
@@ -748,13 +740,15 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
     CHECK(written.error().backend_code == "25006");  // read_only_sql_transaction
     CHECK_THAT(written.error().message, Catch::Contains("read-only"));
     CHECK(data_of(fixture.db()).value() == data_before);
-    return;
   }
-  if (!running_as_root()) {
-    WARN("not root: a read-only file cannot be made without chattr or mount; skipped");
-    SUCCEED("skipped without root");
-    return;
-  }
+}
+
+// Root only (chattr +i): registered behind tests/support/requires_root.sh, which reports it as
+// skipped where it cannot run.
+TEST_CASE("bad input matrix: an immutable SQLite file refuses writes and keeps its data",
+          "[reliability][bad-input][read-only][sqlite-only][root]") {
+  require_backend(dialect::sqlite);
+  REQUIRE(running_as_root());
   {
     // An immutable file in a writable directory: SQLite falls back to opening it read-only.
     scratch_dir dir("immutable_");
@@ -767,9 +761,9 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
       data_before = data_of(db).value();
     }
     immutable_file locked(path);
-    if (!locked.done()) {
-      WARN("chattr +i is not supported here (" << locked.why_not() << "); that case is skipped");
-    } else {
+    INFO(locked.why_not());
+    REQUIRE(locked.done());
+    {
       auto db = Database::open("sqlite:///" + path, {.retry = db_retry::disabled()}).value();
       auto read =
           video_repository(db, [](VideoRepository& v) { return v.get_video_by_id("vid-ok"); });
@@ -784,8 +778,16 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
       CHECK(data_of(db).value() == data_before);
     }
   }
+}
+
+// Root only (a tmpfs remounted read-only): registered behind tests/support/requires_root.sh.
+TEST_CASE("bad input matrix: an SQLite file on a read-only mount refuses writes and keeps its data",
+          "[reliability][bad-input][read-only][sqlite-only][root]") {
+  require_backend(dialect::sqlite);
+  REQUIRE(running_as_root());
   scratch_dir dir("readonly_");
   tmpfs_mount mount(dir.path(), "4m");
+  INFO(mount.why_not());
   REQUIRE(mount.mounted());
   const std::string path = dir.file("ro.db");
   std::vector<std::string> data_before;
@@ -821,19 +823,20 @@ TEST_CASE("bad input matrix: a read-only database file refuses writes and keeps 
   CHECK(data_of(db).value() == data_before);
 }
 
-TEST_CASE("bad input matrix: a full disk fails the write clearly and loses nothing committed",
-          "[reliability][bad-input][disk-full]") {
-  if (testing::backend_under_test() != dialect::sqlite) {
-    SUCCEED("SQLite files only");  // --warn NoAssertions fails a case that asserts nothing
-    return;
-  }
-  if (!running_as_root()) {
-    WARN("not root: no tmpfs can be mounted; the RLIMIT_FSIZE section still runs");
-  }
+namespace {
+
+enum class full_by { file_size_limit, small_tmpfs };
+
+// The disk fills up under a stream of writes: a 512 KiB tmpfs (root only), or a file size limit
+// (RLIMIT_FSIZE) that any user can set.
+void check_full_disk(full_by how) {
+  require_backend(dialect::sqlite);
   scratch_dir dir("diskfull_");
   std::optional<tmpfs_mount> mount;
-  if (running_as_root()) {
+  if (how == full_by::small_tmpfs) {
+    REQUIRE(running_as_root());
     mount.emplace(dir.path(), "512k");
+    INFO(mount->why_not());
     REQUIRE(mount->mounted());
   }
   const std::string path = dir.file("full.db");
@@ -912,4 +915,17 @@ TEST_CASE("bad input matrix: a full disk fails the write clearly and loses nothi
     REQUIRE(checked);
     CHECK(checked.value()->text(0) == "ok");
   }
+}
+
+}  // namespace
+
+TEST_CASE("bad input matrix: a file size limit fails the write clearly and loses nothing committed",
+          "[reliability][bad-input][disk-full][sqlite-only]") {
+  check_full_disk(full_by::file_size_limit);
+}
+
+// Root only: registered behind tests/support/requires_root.sh.
+TEST_CASE("bad input matrix: a full disk fails the write clearly and loses nothing committed",
+          "[reliability][bad-input][disk-full][sqlite-only][root]") {
+  check_full_disk(full_by::small_tmpfs);
 }

@@ -143,6 +143,13 @@ inline std::size_t open_fds() {
 
 inline bool running_as_root() { return ::geteuid() == 0; }
 
+// A case registered only for the backends it can run on (tests/reliability/CMakeLists.txt) fails
+// when run on another one by hand, rather than passing with nothing checked.
+inline void require_backend(dialect wanted) {
+  INFO("this case is registered for " << to_string(wanted) << " only");
+  REQUIRE(testing::backend_under_test() == wanted);
+}
+
 // A fresh directory under REPOKIT_TEST_TMPDIR (or the system's temp dir), removed at the end.
 class scratch_dir {
  public:
