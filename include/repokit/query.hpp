@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "repokit/record.hpp"
@@ -65,68 +66,48 @@ struct bound_name {
   bool list = false;
 };
 
+template <statement_kind Kind, class Signature>
+class statement_of;
+
+template <statement_kind Kind, class R, class... A>
+class statement_of<Kind, R(A...)> : public typed_statement<Kind, R, A...> {
+  static_assert(Kind == statement_kind::write || !std::is_void_v<R>,
+                "a query returns rows: name their type");
+  using base = typed_statement<Kind, R, A...>;
+
+ public:
+  consteval statement_of(std::string_view name, sql_text text) : base(name, text) {
+    refuse_at_compile_time(this->problem());
+  }
+  consteval statement_of(std::string_view name, std::string_view sql)
+      : statement_of(name, sql_text{.sql = sql}) {}
+
+  // For SQL chosen while the program runs (an ORDER BY built from the caller's choice, say):
+  // checked here, and `text` must outlive the statement. Never build SQL from untrusted input;
+  // bind values as parameters.
+  static result<statement_of> from_runtime_sql(std::string_view name, sql_text text) {
+    statement_of checked(typename base::checked_at_run_time{}, name, text);
+    if (checked.problem() != sql_problem::none) {
+      return failure(invalid_statement(name, checked.problem()));
+    }
+    return checked;
+  }
+
+ private:
+  constexpr statement_of(typename base::checked_at_run_time, std::string_view name, sql_text text)
+      : base(name, text) {}
+};
+
 }  // namespace detail
 
 // A statement that only reads, answering rows of R: a scalar, std::optional of one, a
 // std::tuple, or a plain struct whose members are columns (in the SELECT's order).
 template <class Signature>
-class query;
-
-template <class R, class... A>
-class query<R(A...)> : public detail::typed_statement<statement_kind::read, R, A...> {
-  static_assert(!std::is_void_v<R>, "a query returns rows: name their type");
-  using base = detail::typed_statement<statement_kind::read, R, A...>;
-
- public:
-  consteval query(std::string_view name, sql_text text) : base(name, text) {
-    detail::refuse_at_compile_time(this->problem());
-  }
-  consteval query(std::string_view name, std::string_view sql)
-      : query(name, sql_text{.sql = sql}) {}
-
-  // For SQL chosen while the program runs (an ORDER BY built from the caller's choice, say):
-  // checked here, and `text` must outlive the query. Never build SQL from untrusted input;
-  // bind values as parameters.
-  static result<query> from_runtime_sql(std::string_view name, sql_text text) {
-    query checked(typename base::checked_at_run_time{}, name, text);
-    if (checked.problem() != detail::sql_problem::none) {
-      return failure(detail::invalid_statement(name, checked.problem()));
-    }
-    return checked;
-  }
-
- private:
-  constexpr query(typename base::checked_at_run_time, std::string_view name, sql_text text)
-      : base(name, text) {}
-};
+using query = detail::statement_of<statement_kind::read, Signature>;
 
 // A statement that writes. R is void when it returns no rows, else the type of the rows its
 // RETURNING clause (or final SELECT part) returns.
 template <class Signature>
-class command;
-
-template <class R, class... A>
-class command<R(A...)> : public detail::typed_statement<statement_kind::write, R, A...> {
-  using base = detail::typed_statement<statement_kind::write, R, A...>;
-
- public:
-  consteval command(std::string_view name, sql_text text) : base(name, text) {
-    detail::refuse_at_compile_time(this->problem());
-  }
-  consteval command(std::string_view name, std::string_view sql)
-      : command(name, sql_text{.sql = sql}) {}
-
-  static result<command> from_runtime_sql(std::string_view name, sql_text text) {
-    command checked(typename base::checked_at_run_time{}, name, text);
-    if (checked.problem() != detail::sql_problem::none) {
-      return failure(detail::invalid_statement(name, checked.problem()));
-    }
-    return checked;
-  }
-
- private:
-  constexpr command(typename base::checked_at_run_time, std::string_view name, sql_text text)
-      : base(name, text) {}
-};
+using command = detail::statement_of<statement_kind::write, Signature>;
 
 }  // namespace repokit
