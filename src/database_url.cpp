@@ -10,6 +10,13 @@ namespace {
 
 constexpr std::string_view sqlite_scheme = "sqlite:";
 
+// Where a secret in free text ends: a blank or a quote. The URL and keyword passes of
+// mask_password share it, so that what one pass hides never moves where the other looks.
+constexpr std::string_view text_ends = " \t\r\n'\"";
+// A keyword value ends there too, and where the next pair starts: '&' in a URL, ';' in SOCI's
+// connection strings.
+constexpr std::string_view value_ends = " \t\r\n'\"&;";
+
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -306,11 +313,7 @@ void mask_keyword_values(std::string& out) {
         while (end < lower.size() && lower[end] != quote) end += lower[end] == '\\' ? 2 : 1;
         end = std::min(end, lower.size());
       } else {
-        while (end < lower.size() && lower[end] != ' ' && lower[end] != '\t' &&
-               lower[end] != '\n' && lower[end] != '&' && lower[end] != ';' && lower[end] != '\'' &&
-               lower[end] != '"') {
-          ++end;
-        }
+        end = std::min(lower.find_first_of(value_ends, end), lower.size());
       }
       if (end == begin) continue;
       out.replace(begin, end - begin, "***");
@@ -328,7 +331,7 @@ std::string mask_password(std::string_view text) {
   for (std::size_t from = out.find("://"); from != std::string::npos;
        from = out.find("://", from + 3)) {
     const std::size_t start = from + 3;
-    std::size_t end = out.find_first_of(" \t\r\n'\"", start);
+    std::size_t end = out.find_first_of(text_ends, start);
     if (end == std::string::npos) end = out.size();
     const std::size_t at = out.rfind('@', end - 1);
     if (at == std::string::npos || at < start) continue;

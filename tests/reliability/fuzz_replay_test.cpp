@@ -1,6 +1,5 @@
 // The fuzz targets' properties (fuzz/fuzz_checks.hpp) in the ordinary suite: every seed of
-// fuzz/corpus, every input kept in fuzz_regressions/<target>/ (none yet: the first finding goes
-// there, see its README), and 20 000
+// fuzz/corpus, every input kept in fuzz_regressions/<target>/ (see its README), and 20 000
 // deterministic mutations of the seeds per target. No libFuzzer needed, so it runs in every build.
 #include <catch2/catch.hpp>
 
