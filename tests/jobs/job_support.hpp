@@ -129,14 +129,22 @@ inline bool seen_blocked(const Database& db, std::uint64_t retries_before) {
   return false;
 }
 
+// The pause between two looks at the server's lock tables. InnoDB fills INFORMATION_SCHEMA's
+// transaction tables from a snapshot that it renews only once no one has read it for 100 ms:
+// looks spaced closer than that would read the snapshot taken before the wait began, forever.
+inline std::chrono::milliseconds pause_between_looks(dialect kind) {
+  return std::chrono::milliseconds{kind == dialect::mariadb ? 150 : 5};
+}
+
 // Waits until a connection of `db` is blocked by the test's lock, or `done` says the unit that
 // should block has ended without (then false). No time limit: the event itself ends the wait,
-// and the pause between looks only keeps the loop from taking a core from the threads it watches.
+// and the pause between looks only keeps the loop from taking a core from the threads it watches
+// (and, on MariaDB, lets the server renew what it shows).
 inline bool wait_until_blocked(const Database& db, const std::atomic<bool>& done,
                                std::uint64_t retries_before) {
   while (!done.load()) {
     if (seen_blocked(db, retries_before)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    std::this_thread::sleep_for(pause_between_looks(db.kind()));
   }
   return false;
 }
