@@ -39,9 +39,9 @@ root_run::root_run(const Database& db, const scope_options& options)
                                        : options.retry.value_or(db.options().retry)),
       access_(options.access) {}
 
-void root_run::learn_from(const UnitOfWork& unit) noexcept {
+void root_run::unit_ended(bool wrote) noexcept {
   // The next attempt takes SQLite's write lock at BEGIN instead of failing to upgrade to it.
-  if (unit.wrote() && access_ == access_mode::automatic) access_ = access_mode::read_write;
+  if (wrote && access_ == access_mode::automatic) access_ = access_mode::read_write;
 }
 
 bool root_run::retry_after(const error& failure) {

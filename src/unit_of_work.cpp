@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "repokit/detail/database_state.hpp"
+#include "repokit/scope.hpp"
 
 namespace repokit {
 namespace {
@@ -66,6 +67,19 @@ std::string thread_name(std::thread::id id) {
 
 }  // namespace
 
+std::string_view to_string(unit_state state) noexcept {
+  switch (state) {
+    case unit_state::idle: return "idle";
+    case unit_state::active: return "active";
+    case unit_state::poisoned: return "poisoned";
+    case unit_state::rollback_only: return "rollback-only";
+    case unit_state::committed: return "committed";
+    case unit_state::rolled_back: return "rolled back";
+    case unit_state::in_doubt: return "in doubt";
+  }
+  return "unknown";
+}
+
 UnitOfWork::UnitOfWork(Database db, access_mode access,
                        std::optional<std::chrono::milliseconds> statement_timeout, isolation level)
     : db_(std::move(db)),
@@ -73,13 +87,26 @@ UnitOfWork::UnitOfWork(Database db, access_mode access,
       statement_timeout_(statement_timeout),
       isolation_(level),
       owner_(std::this_thread::get_id()) {
+  if (statement_timeout_ && statement_timeout_->count() <= 0) {
+    // 0 means "no limit" to PostgreSQL and MariaDB: a silent surprise, so it is refused.
+    refused_options_ =
+        make_error(errc::invalid_argument, "statement_timeout must be positive (got " +
+                                               std::to_string(statement_timeout_->count()) +
+                                               " ms); leave it empty for no limit");
+  }
   open_units.push_back({&db_.state(), this});
   db_.state().counters->count_attempt();
 }
 
+UnitOfWork::UnitOfWork(Database db, detail::root_run& run)
+    : UnitOfWork(std::move(db), run.access(), run.options().statement_timeout,
+                 run.options().isolation_level) {
+  run_ = &run;
+}
+
 UnitOfWork::~UnitOfWork() {
   // Whichever thread destroys it, nobody can use the unit any more: roll back.
-  if (phase_ != phase::ended) roll_back(rollback_cause::abandoned, nullptr);
+  if (!ended()) roll_back(rollback_cause::abandoned, nullptr);
   const auto found = std::find_if(open_units.rbegin(), open_units.rend(),
                                   [this](const open_unit& open) { return open.unit == this; });
   if (found != open_units.rend()) open_units.erase(std::next(found).base());
@@ -108,80 +135,79 @@ result<void> UnitOfWork::refuse_if_foreign_thread(std::string_view operation) co
   return failure(std::move(refused));
 }
 
+std::optional<error> UnitOfWork::refusal(statement_kind kind, std::string_view operation) const {
+  std::optional<error> refused;
+  if (ended()) {
+    refused = make_error(errc::misuse,
+                         "this unit of work has already ended; open a new scope for more work");
+  } else if (state_ == unit_state::poisoned) {
+    refused = *poison_;  // keeps the first failure's code and retry class
+    refused->kind = errc::session_poisoned;
+    refused->message = "not run: an earlier statement of this unit of work failed (" +
+                       poison_->describe() + "); the unit can only roll back";
+  } else if (kind == statement_kind::write && db_.state().options.read_only) {
+    refused = make_error(errc::misuse, "a write on a Database opened read_only");
+  } else if (kind == statement_kind::write && access_ == access_mode::read_only) {
+    refused = make_error(errc::misuse,
+                         "a write in a read-only unit of work; open the scope with "
+                         "access_mode::automatic or read_write");
+  } else {
+    return std::nullopt;
+  }
+  refused->operation = std::string(operation);
+  return refused;
+}
+
 result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view operation) {
   REPOKIT_TRYV(refuse_if_foreign_thread(operation));
-  if (phase_ == phase::ended) {
-    error ended_error = make_error(errc::misuse,
-                                   "this unit of work has already ended; open a new "
-                                   "scope for more work");
-    ended_error.operation = std::string(operation);
-    return failure(std::move(ended_error));
-  }
-  if (poison_) {
-    error poisoned = *poison_;  // keeps the first failure's code and retry class
-    poisoned.kind = errc::session_poisoned;
-    poisoned.operation = std::string(operation);
-    poisoned.message = "not run: an earlier statement of this unit of work failed (" +
-                       poison_->describe() + "); the unit can only roll back";
-    return failure(std::move(poisoned));
-  }
-  if (kind == statement_kind::write && db_.state().options.read_only) {
-    error refused = make_error(errc::misuse, "a write on a Database opened read_only");
-    refused.operation = std::string(operation);
-    return failure(std::move(refused));
-  }
-  if (kind == statement_kind::write && access_ == access_mode::read_only) {
-    error refused = make_error(errc::misuse,
-                               "a write in a read-only unit of work; open the scope "
-                               "with access_mode::automatic or read_write");
-    refused.operation = std::string(operation);
-    return failure(std::move(refused));
-  }
-  if (statement_timeout_ && statement_timeout_->count() <= 0) {
-    // 0 means "no limit" to PostgreSQL and MariaDB: a silent surprise, so it is refused.
-    error refused =
-        make_error(errc::invalid_argument, "statement_timeout must be positive (got " +
-                                               std::to_string(statement_timeout_->count()) +
-                                               " ms); leave it empty for no limit");
-    refused.operation = std::string(operation);
-    return failure(record(result<void>(failure(std::move(refused)))).error());
+  if (auto refused = refusal(kind, operation)) return failure(std::move(*refused));
+  if (!transaction_open_) REPOKIT_TRYV(begin(kind, operation));
+  if (kind == statement_kind::write) wrote_ = true;
+  return &lease_->session();
+}
+
+result<void> UnitOfWork::begin(statement_kind kind, std::string_view operation) {
+  if (refused_options_) {
+    refused_options_->operation = std::string(operation);
+    return record(result<void>(failure(std::move(*refused_options_))));
   }
   if (!lease_) {
     auto lease = record(db_.state().pool->acquire());
     if (!lease) return failure(std::move(lease).error());
     lease_.emplace(std::move(lease).value());
   }
-  if (phase_ == phase::idle) {
-    // SQLite upgrades a deferred transaction to writing without waiting for the busy timeout,
-    // so a unit that will write takes the write lock at BEGIN.
-    const bool immediate = access_ == access_mode::read_write ||
-                           (access_ == access_mode::automatic && kind == statement_kind::write);
-    // MySQL takes the isolation of the next transaction before it starts; PostgreSQL inside it.
-    if (isolation_ == isolation::serializable && db_.kind() == dialect::mariadb) {
-      REPOKIT_TRYV(
-          record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
-    }
-    auto begun = lease_->session().begin(immediate ? begin_mode::immediate : begin_mode::deferred);
-    if (!begun) {
-      begun.error().operation = std::string(operation) + " (BEGIN)";
-      return failure(record(std::move(begun)).error());
-    }
-    phase_ = phase::in_transaction;
-    if (isolation_ == isolation::serializable && db_.kind() == dialect::postgresql) {
-      REPOKIT_TRYV(
-          record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
-    }
-    if (statement_timeout_) {
-      REPOKIT_TRYV(record(lease_->session().limit_statements(statement_timeout_)));
-    }
+  // SQLite upgrades a deferred transaction to writing without waiting for the busy timeout,
+  // so a unit that will write takes the write lock at BEGIN.
+  const bool immediate = access_ == access_mode::read_write ||
+                         (access_ == access_mode::automatic && kind == statement_kind::write);
+  // MySQL takes the isolation of the next transaction before it starts; PostgreSQL inside it.
+  if (isolation_ == isolation::serializable && db_.kind() == dialect::mariadb) {
+    REPOKIT_TRYV(
+        record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
   }
-  if (kind == statement_kind::write) wrote_ = true;
-  return &lease_->session();
+  auto begun = lease_->session().begin(immediate ? begin_mode::immediate : begin_mode::deferred);
+  if (!begun) {
+    begun.error().operation = std::string(operation) + " (BEGIN)";
+    return record(std::move(begun));
+  }
+  transaction_open_ = true;
+  if (state_ == unit_state::idle) state_ = unit_state::active;
+  if (isolation_ == isolation::serializable && db_.kind() == dialect::postgresql) {
+    REPOKIT_TRYV(
+        record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
+  }
+  if (statement_timeout_) {
+    REPOKIT_TRYV(record(lease_->session().limit_statements(statement_timeout_)));
+  }
+  return success();
 }
 
 template <class T>
 result<T> UnitOfWork::record(result<T> outcome) {
-  if (!outcome && !poison_) poison_ = outcome.error();
+  if (!outcome && !poison_) {
+    poison_ = outcome.error();
+    state_ = unit_state::poisoned;
+  }
   return outcome;
 }
 
@@ -262,32 +288,40 @@ void UnitOfWork::mark_rollback_only(const error& reason) {
     return;
   }
   if (!rollback_only_) rollback_only_ = reason;
+  if (state_ == unit_state::idle || state_ == unit_state::active) {
+    state_ = unit_state::rollback_only;
+  }
 }
 
 result<void> UnitOfWork::commit() {
   REPOKIT_TRYV(refuse_if_foreign_thread("COMMIT"));
-  if (phase_ == phase::ended) {
-    return failure(errc::misuse, "commit() on a unit of work that has already ended");
-  }
-  if (poison_) {
-    auto refused = prepare_for(statement_kind::read, "COMMIT");  // builds the poisoned error
-    rollback(rollback_cause::poisoned, &*poison_);
-    return failure(std::move(refused).error());
-  }
-  if (rollback_only_) {
-    error reason = *rollback_only_;
-    rollback(rollback_cause::body_error, &reason);
-    return failure(std::move(reason));
+  switch (state_) {
+    case unit_state::committed:
+    case unit_state::rolled_back:
+    case unit_state::in_doubt:
+      return failure(errc::misuse, "commit() on a unit of work that has already ended");
+    case unit_state::poisoned: {
+      error refused = *refusal(statement_kind::read, "COMMIT");
+      rollback(rollback_cause::poisoned, &*poison_);
+      return failure(std::move(refused));
+    }
+    case unit_state::rollback_only: {
+      error reason = *rollback_only_;
+      rollback(rollback_cause::body_error, &reason);
+      return failure(std::move(reason));
+    }
+    case unit_state::idle:
+    case unit_state::active: break;
   }
   auto& counters = *db_.state().counters;
-  if (phase_ == phase::idle) {  // nothing was sent: nothing to commit
-    end(false);
+  if (!transaction_open_) {  // nothing was sent: nothing to commit
+    end(unit_state::committed, false);
     counters.count_commit();
     return success();
   }
   auto committed = lease_->session().commit();
   if (committed) {
-    end(false);
+    end(unit_state::committed, false);
     counters.count_commit();
     return success();
   }
@@ -296,7 +330,7 @@ result<void> UnitOfWork::commit() {
     counters.count_in_doubt();
     db_.logger().error("Commit outcome unknown, the connection was lost during COMMIT: {}",
                        failed.describe());
-    end(true, true);
+    end(unit_state::in_doubt, true, true);
     return failure(std::move(failed));
   }
   // The transaction may still be open (SQLite busy at COMMIT): close it before giving it back.
@@ -304,7 +338,7 @@ result<void> UnitOfWork::commit() {
   const bool discard = lost || !lease_->session().rollback();
   counters.count_rollback(rollback_cause::commit_failed);
   db_.logger().warn("Database session error, rolling back: {}", failed.describe());
-  end(discard, lost);
+  end(unit_state::rolled_back, discard, lost);
   return failure(std::move(failed));
 }
 
@@ -324,14 +358,14 @@ void UnitOfWork::rollback(rollback_cause cause, const error* reason) noexcept {
 }
 
 void UnitOfWork::roll_back(rollback_cause cause, const error* reason) noexcept try {
-  if (phase_ == phase::ended) return;
+  if (ended()) return;
   const auto lost = [](const error* e) {
     return e != nullptr &&
            (e->retry == retry_class::reconnect_then_retry || e->kind == errc::in_doubt);
   };
   const bool connection_lost = lost(poison_ ? &*poison_ : nullptr) || lost(reason);
   bool discard = connection_lost;
-  if (phase_ == phase::in_transaction && !discard) {
+  if (transaction_open_ && !discard) {
     auto undone = lease_->session().rollback();
     if (!undone) {
       discard = true;
@@ -339,7 +373,7 @@ void UnitOfWork::roll_back(rollback_cause cause, const error* reason) noexcept t
                          undone.error().describe());
     }
   }
-  const bool was_open = phase_ == phase::in_transaction;
+  const bool was_open = transaction_open_;
   if (was_open && reason != nullptr && !is_business_outcome(reason->kind)) {
     db_.logger().warn("Database session error, rolling back: {}", reason->describe());
   } else if (was_open && cause == rollback_cause::abandoned) {
@@ -347,12 +381,13 @@ void UnitOfWork::roll_back(rollback_cause cause, const error* reason) noexcept t
   }
   // Only a transaction that began can be rolled back; a unit that failed before is not counted.
   if (was_open) db_.state().counters->count_rollback(cause);
-  end(discard, connection_lost);
+  end(unit_state::rolled_back, discard, connection_lost);
 } catch (...) {
-  end(true);  // logging failed (out of memory): still never reuse a connection in doubt
+  // Logging failed (out of memory): still never reuse a connection in doubt.
+  end(unit_state::rolled_back, true);
 }
 
-void UnitOfWork::end(bool discard_connection, bool connection_lost) noexcept {
+void UnitOfWork::end(unit_state outcome, bool discard_connection, bool connection_lost) noexcept {
   if (lease_) {
     // The limit belongs to this unit, not to the connection's next user.
     if (statement_timeout_ && !discard_connection &&
@@ -362,7 +397,9 @@ void UnitOfWork::end(bool discard_connection, bool connection_lost) noexcept {
     if (discard_connection) lease_->discard(connection_lost);
     lease_.reset();
   }
-  phase_ = phase::ended;
+  transaction_open_ = false;
+  state_ = outcome;
+  if (run_ != nullptr) run_->unit_ended(wrote_);
 }
 
 }  // namespace repokit

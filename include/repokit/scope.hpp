@@ -77,13 +77,16 @@ class root_run {
   root_run(const root_run&) = delete;
   root_run& operator=(const root_run&) = delete;
 
-  // How the next attempt begins: learns from a failed attempt that wrote.
+  // How the next attempt's units begin: after an attempt that wrote, ready to write.
   access_mode access() const noexcept { return access_; }
-  void learn_from(const UnitOfWork& unit) noexcept;
+  const scope_options& options() const noexcept { return options_; }
   // After a failed attempt: logs, counts, sleeps and answers true when the body must run again.
   bool retry_after(const error& failure);
 
  private:
+  friend class repokit::UnitOfWork;  // tells, as each unit of the attempt ends, whether it wrote
+  void unit_ended(bool wrote) noexcept;
+
   const Database& db_;
   const scope_options& options_;
   retry_state state_;
@@ -140,8 +143,7 @@ Outcome retry_root(const Database& db, const scope_options& options, Attempt&& a
 // Ends one attempt on `unit`: commit after success (or roll back for look-ups), roll back after
 // an error result. Answers the outcome to return, or the error to retry on.
 template <class Outcome>
-Outcome finish_attempt(UnitOfWork& unit, root_run& run, const scope_options& options,
-                       Outcome outcome) {
+Outcome finish_attempt(UnitOfWork& unit, const scope_options& options, Outcome outcome) {
   // A look-up whose body ignored a failed statement falls through to commit(), which refuses
   // and reports the poisoning.
   if (outcome && options.on_success == scope_end::roll_back && !unit.poison()) {
@@ -150,23 +152,20 @@ Outcome finish_attempt(UnitOfWork& unit, root_run& run, const scope_options& opt
   }
   if (outcome) {
     auto committed = unit.commit();
-    run.learn_from(unit);
     if (committed) return outcome;
     return failure(std::move(committed).error());
   }
   unit.rollback(rollback_cause::body_error, &outcome.error());
-  run.learn_from(unit);
   return outcome;
 }
 
 // For the rollback's log line when the body threw; rethrows after rolling back.
 template <class Unit>
-[[noreturn]] void roll_back_and_rethrow(Unit& unit, root_run& run, std::string_view scope) {
+[[noreturn]] void roll_back_and_rethrow(Unit& unit, std::string_view scope) {
   try {
     throw;
   } catch (const db_error& thrown) {
     unit.rollback(rollback_cause::exception, &thrown.failure());
-    run.learn_from(unit);
     throw;
   } catch (...) {
     const error reason = error_from_exception(scope);
@@ -188,11 +187,11 @@ auto run_unit(const Database& db, const scope_options& options, Body&& body)
     if (UnitOfWork* outer = UnitOfWork::current(db)) return detail::run_joined(*outer, body);
   }
   return detail::retry_root<outcome_type>(db, options, [&](detail::root_run& run) {
-    UnitOfWork unit(db, run.access(), options.statement_timeout, options.isolation_level);
+    UnitOfWork unit(db, run);
     try {
-      return detail::finish_attempt(unit, run, options, detail::invoke_body(body, unit));
+      return detail::finish_attempt(unit, options, detail::invoke_body(body, unit));
     } catch (...) {
-      detail::roll_back_and_rethrow(unit, run, options.name);
+      detail::roll_back_and_rethrow(unit, options.name);
     }
   });
 }

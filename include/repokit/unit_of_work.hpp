@@ -3,6 +3,14 @@
 // later statement fails fast naming the first failure. It belongs to the thread that opened it.
 // The connection is taken from the pool at the first statement, not before, and given back
 // clean (or discarded when its state is unknown) when the unit ends.
+//
+// Its states (unit_state):
+//   idle ──first statement──> active ──commit()──> committed
+//     │                         │   └──COMMIT lost──> in_doubt
+//     │                         ├──a statement fails──> poisoned ──> rolled back
+//     │                         └──mark_rollback_only()──> rollback-only ──> rolled back
+//     └──commit() with nothing sent──> committed;  any open state ──rollback()──> rolled back
+// A rollback-only unit still runs statements; a poisoned one runs none.
 #pragma once
 
 #include <chrono>
@@ -35,12 +43,30 @@ enum class isolation : std::uint8_t {
   serializable,      // as if units ran one at a time; conflicts fail with 40001 and are retried
 };                   // (SQLite's transactions are serializable either way)
 
+enum class unit_state : std::uint8_t {
+  idle,           // nothing sent yet: no connection taken, no transaction begun
+  active,         // statements run
+  poisoned,       // a statement failed: later ones are refused, and the unit can only roll back
+  rollback_only,  // statements still run, but the unit rolls back at its end
+  committed,
+  rolled_back,
+  in_doubt,  // the connection was lost during COMMIT: whether it committed is unknown
+};
+std::string_view to_string(unit_state state) noexcept;
+
+namespace detail {
+class root_run;
+}  // namespace detail
+
 class UnitOfWork {
  public:
   // `statement_timeout` limits each statement of the unit; a slower one fails with errc::timeout.
   explicit UnitOfWork(Database db, access_mode access = access_mode::automatic,
                       std::optional<std::chrono::milliseconds> statement_timeout = std::nullopt,
                       isolation level = isolation::database_default);
+  // One attempt of a scope's retry loop (scope.hpp): opened as `run` says, and tells it at its
+  // end whether it wrote.
+  UnitOfWork(Database db, detail::root_run& run);
   ~UnitOfWork();  // rolls back if still open
   UnitOfWork(const UnitOfWork&) = delete;
   UnitOfWork& operator=(const UnitOfWork&) = delete;
@@ -85,9 +111,10 @@ class UnitOfWork {
 
   dialect kind() const noexcept { return db_.kind(); }
   const Database& database() const noexcept { return db_; }
-  bool ended() const noexcept { return phase_ == phase::ended; }
+  unit_state state() const noexcept { return state_; }
+  bool ended() const noexcept { return state_ >= unit_state::committed; }
   // Whether BEGIN was sent and the transaction has not ended yet.
-  bool in_transaction() const noexcept { return phase_ == phase::in_transaction; }
+  bool in_transaction() const noexcept { return transaction_open_; }
   bool wrote() const noexcept { return wrote_; }
   // The first failed statement, which poisoned the unit.
   const std::optional<error>& poison() const noexcept { return poison_; }
@@ -98,8 +125,6 @@ class UnitOfWork {
   static bool open_on_this_thread() noexcept;
 
  private:
-  enum class phase : std::uint8_t { idle, in_transaction, ended };
-
   template <class R, class Rows>
   class record_reader;
   template <statement_kind K, class R, class... A, class... Given>
@@ -113,20 +138,26 @@ class UnitOfWork {
                                  std::span<const detail::bound_name> names, row_consumer* consumer);
 
   result<Session*> prepare_for(statement_kind kind, std::string_view operation);
+  // Why a statement cannot run in this state (poisoned or ended), or nothing.
+  std::optional<error> refusal(statement_kind kind, std::string_view operation) const;
+  result<void> begin(statement_kind kind, std::string_view operation);
   template <class T>
   result<T> record(result<T> outcome);
   result<void> refuse_if_foreign_thread(std::string_view operation) const;
   void roll_back(rollback_cause cause, const error* reason) noexcept;
-  void end(bool discard_connection, bool connection_lost = false) noexcept;
+  void end(unit_state outcome, bool discard_connection, bool connection_lost = false) noexcept;
 
   Database db_;
   access_mode access_;
   std::optional<std::chrono::milliseconds> statement_timeout_;
   isolation isolation_;
   std::thread::id owner_;
-  phase phase_ = phase::idle;
+  detail::root_run* run_ = nullptr;  // told at the end whether the unit wrote
+  unit_state state_ = unit_state::idle;
+  bool transaction_open_ = false;
   bool wrote_ = false;
   std::optional<connection_lease> lease_;
+  std::optional<error> refused_options_;  // checked once, here; the first statement reports it
   std::optional<error> poison_;
   std::optional<error> rollback_only_;
 };

@@ -16,14 +16,13 @@ std::string_view database_routes::name_of(const Database& db) const noexcept {
 namespace detail {
 
 routed_units::routed_units(const database_routes& routes, std::span<const Database* const> used,
-                           const scope_options& options, access_mode access)
+                           root_run& run)
     : routes_(routes) {
   const auto open = [&](const Database& db) {
     for (const auto& unit : units_) {
       if (&unit->database().state() == &db.state()) return;
     }
-    units_.push_back(std::make_unique<UnitOfWork>(db, access, options.statement_timeout,
-                                                  options.isolation_level));
+    units_.push_back(std::make_unique<UnitOfWork>(db, run));
   };
   // In the order of the routes, so that commits follow it whatever order the scope names them.
   for (const database_routes::entry& route : routes.routes()) {
@@ -33,8 +32,7 @@ routed_units::routed_units(const database_routes& routes, std::span<const Databa
       }
     }
   }
-  units_.push_back(std::make_unique<UnitOfWork>(routes.primary(), access, options.statement_timeout,
-                                                options.isolation_level));
+  units_.push_back(std::make_unique<UnitOfWork>(routes.primary(), run));
 }
 
 UnitOfWork& routed_units::unit_for(const Database& db) {
@@ -55,11 +53,10 @@ result<bool> inside_routed_scope(const database_routes& routes,
                  "outside them, or inside a routed scope over the same databases");
 }
 
-result<void> routed_units::commit_all(root_run& run) {
+result<void> routed_units::commit_all() {
   std::string committed;
   for (std::size_t i = 0; i < units_.size(); ++i) {
     auto outcome = units_[i]->commit();
-    run.learn_from(*units_[i]);
     if (outcome) {
       committed +=
           (committed.empty() ? "" : ", ") + std::string(routes_.name_of(units_[i]->database()));
@@ -82,11 +79,8 @@ result<void> routed_units::commit_all(root_run& run) {
   return success();
 }
 
-void routed_units::rollback_all(rollback_cause cause, const error* reason, root_run& run) noexcept {
-  for (const auto& unit : units_) {
-    unit->rollback(cause, reason);
-    run.learn_from(*unit);
-  }
+void routed_units::rollback_all(rollback_cause cause, const error* reason) noexcept {
+  for (const auto& unit : units_) unit->rollback(cause, reason);
 }
 
 }  // namespace detail

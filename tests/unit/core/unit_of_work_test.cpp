@@ -395,3 +395,99 @@ TEST_CASE("a statement timeout that is not positive is refused before any connec
   }
   CHECK(m.database.opened.load() == 0);
 }
+
+TEST_CASE("a unit's state follows its life: idle, active, then committed",
+          "[unit-of-work][state]") {
+  mocked m;
+  REQUIRE_CALL(m.session, begin(_)).RETURN(ok());
+  REQUIRE_CALL(m.session, execute(_, _)).RETURN(changed(1));
+  REQUIRE_CALL(m.session, commit()).RETURN(ok());
+
+  UnitOfWork unit(m.db());
+  CHECK(unit.state() == unit_state::idle);
+  REQUIRE(unit.execute(write_something));
+  CHECK(unit.state() == unit_state::active);
+  CHECK(unit.in_transaction());
+  REQUIRE(unit.commit());
+  CHECK(unit.state() == unit_state::committed);
+  CHECK(unit.ended());
+  CHECK_FALSE(unit.in_transaction());
+  auto after = unit.query(read_something);
+  REQUIRE_FALSE(after);
+  CHECK(after.error().kind == errc::misuse);
+  CHECK(to_string(unit.state()) == "committed");
+}
+
+TEST_CASE("a failed statement makes the unit poisoned, and its end rolled back",
+          "[unit-of-work][state]") {
+  mocked m;
+  REQUIRE_CALL(m.session, begin(_)).RETURN(ok());
+  REQUIRE_CALL(m.session, execute(_, _))
+      .RETURN(failure(fake_error(errc::integrity, retry_class::permanent, "w", "duplicate key")));
+  REQUIRE_CALL(m.session, rollback()).RETURN(ok());
+
+  UnitOfWork unit(m.db());
+  REQUIRE_FALSE(unit.execute(write_something));
+  CHECK(unit.state() == unit_state::poisoned);
+  CHECK(unit.in_transaction());
+  unit.mark_rollback_only(make_error(errc::invalid_state, "later"));
+  CHECK(unit.state() == unit_state::poisoned);  // the first failure stays the reason
+  auto committed = unit.commit();
+  REQUIRE_FALSE(committed);
+  CHECK(committed.error().kind == errc::session_poisoned);
+  CHECK(unit.state() == unit_state::rolled_back);
+}
+
+TEST_CASE("a rollback-only unit still runs statements, and ends rolled back with its reason",
+          "[unit-of-work][state]") {
+  mocked m;
+  REQUIRE_CALL(m.session, begin(_)).RETURN(ok());
+  REQUIRE_CALL(m.session, query(_, _)).RETURN(one_row({std::int64_t{1}}));
+  REQUIRE_CALL(m.session, rollback()).RETURN(ok());
+
+  UnitOfWork unit(m.db());
+  unit.mark_rollback_only(make_error(errc::invalid_state, "a joined scope failed"));
+  CHECK(unit.state() == unit_state::rollback_only);
+  REQUIRE(unit.query(read_something));
+  CHECK(unit.state() == unit_state::rollback_only);
+  auto committed = unit.commit();
+  REQUIRE_FALSE(committed);
+  CHECK(committed.error().message == "a joined scope failed");
+  CHECK(unit.state() == unit_state::rolled_back);
+  CHECK(m.db().metrics().rollbacks_by(rollback_cause::body_error) == 1);
+}
+
+TEST_CASE("a connection lost during COMMIT leaves the unit in doubt", "[unit-of-work][state]") {
+  mocked m(dialect::postgresql);
+  REQUIRE_CALL(m.session, begin(_)).RETURN(ok());
+  REQUIRE_CALL(m.session, execute(_, _)).RETURN(changed(1));
+  REQUIRE_CALL(m.session, commit())
+      .RETURN(failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT")));
+
+  UnitOfWork unit(m.db());
+  REQUIRE(unit.execute(write_something));
+  REQUIRE_FALSE(unit.commit());
+  CHECK(unit.state() == unit_state::in_doubt);
+  CHECK(unit.ended());
+}
+
+TEST_CASE(
+    "a unit's options are checked once: the first statement reports them, later ones the "
+    "poisoning",
+    "[unit-of-work][state]") {
+  mocked m;  // any session call would be an unexpected-call violation
+  UnitOfWork unit(m.db(), access_mode::automatic, std::chrono::milliseconds{0});
+  CHECK(unit.state() == unit_state::idle);
+  auto first = unit.execute(write_something);
+  REQUIRE_FALSE(first);
+  CHECK(first.error().kind == errc::invalid_argument);
+  CHECK(first.error().operation == "write_something");
+  CHECK(unit.state() == unit_state::poisoned);
+  auto second = unit.query(read_something);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().kind == errc::session_poisoned);
+  CHECK(second.error().message.find("statement_timeout must be positive") != std::string::npos);
+  unit.rollback(rollback_cause::body_error);
+  CHECK(unit.state() == unit_state::rolled_back);
+  CHECK(m.database.opened.load() == 0);
+}

@@ -4,6 +4,7 @@
 
 #include "repokit/repositories/routing.hpp"
 #include "support/mock_session.hpp"
+#include "support/outcome.hpp"
 #include "support/unit_fixtures.hpp"
 
 using namespace repokit;
@@ -110,4 +111,37 @@ TEST_CASE("a routed unit whose body fails rolls back on every database", "[routi
   });
   REQUIRE_FALSE(done);
   CHECK(done.error().kind == errc::invalid_state);
+}
+
+TEST_CASE("a routed attempt that wrote runs its retry with the write lock taken at BEGIN",
+          "[routing][retry]") {
+  MockSession catalogue;
+  MockSession jobs;
+  ALLOW_CALL(catalogue, kind()).RETURN(dialect::sqlite);
+  ALLOW_CALL(jobs, kind()).RETURN(dialect::sqlite);
+  const error busy = fake_error(errc::transient, retry_class::retry_transaction, "write_something",
+                                "database is locked");
+  trompeloeil::sequence order;
+  REQUIRE_CALL(catalogue, begin(begin_mode::deferred)).IN_SEQUENCE(order).RETURN(ok());
+  REQUIRE_CALL(catalogue, query(_, _)).IN_SEQUENCE(order).RETURN(one_row({std::int64_t{1}}));
+  REQUIRE_CALL(catalogue, execute(_, _)).IN_SEQUENCE(order).RETURN(failure(busy));
+  REQUIRE_CALL(catalogue, rollback()).IN_SEQUENCE(order).RETURN(ok());
+  REQUIRE_CALL(catalogue, begin(begin_mode::immediate)).IN_SEQUENCE(order).RETURN(ok());
+  REQUIRE_CALL(catalogue, query(_, _)).IN_SEQUENCE(order).RETURN(one_row({std::int64_t{1}}));
+  REQUIRE_CALL(catalogue, execute(_, _)).IN_SEQUENCE(order).RETURN(changed(1));
+  REQUIRE_CALL(catalogue, commit()).IN_SEQUENCE(order).RETURN(ok());
+  recorded_retry retry;
+  mocked_database primary(catalogue, {.retry = retry.policy()});
+  mocked_database jobs_db(jobs);
+  database_routes routes(primary.db);
+  routes.route<JobRepository>("jobs", jobs_db.db);
+
+  auto done = unit_of_work(routes, [](Repositories& repos) -> result<void> {
+    REPOKIT_TRYV(repos.unit.query(read_something));
+    REPOKIT_TRYV(repos.unit.execute(write_something));
+    return success();
+  });
+  INFO(describe(done));
+  REQUIRE(done);
+  CHECK(retry.slept.size() == 1);
 }

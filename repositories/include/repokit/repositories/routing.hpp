@@ -64,15 +64,14 @@ namespace detail {
 // of record) commits only when every other database already has.
 class routed_units {
  public:
-  routed_units(const database_routes& routes, std::span<const Database* const> used,
-               const scope_options& options, access_mode access);
+  routed_units(const database_routes& routes, std::span<const Database* const> used, root_run& run);
 
   UnitOfWork& unit_for(const Database& db);
   UnitOfWork& primary() { return *units_.back(); }
   // Commits each unit in order. A failure after an earlier commit means the work landed in part:
   // errc::in_doubt naming what committed and what did not (retried only for idempotent bodies).
-  result<void> commit_all(root_run& run);
-  void rollback_all(rollback_cause cause, const error* reason, root_run& run) noexcept;
+  result<void> commit_all();
+  void rollback_all(rollback_cause cause, const error* reason) noexcept;
 
  private:
   const database_routes& routes_;
@@ -104,24 +103,24 @@ Outcome run_routed(const database_routes& routes, const scope_options& options,
     }
   }
   return retry_root<Outcome>(routes.primary(), options, [&](root_run& run) {
-    routed_units units(routes, used, options, run.access());
+    routed_units units(routes, used, run);
     try {
       Outcome outcome =
           invoke([&units](const Database& db) -> UnitOfWork& { return units.unit_for(db); });
       if (!outcome) {
-        units.rollback_all(rollback_cause::body_error, &outcome.error(), run);
+        units.rollback_all(rollback_cause::body_error, &outcome.error());
         return outcome;
       }
-      if (auto committed = units.commit_all(run); !committed) {
+      if (auto committed = units.commit_all(); !committed) {
         return Outcome(failure(std::move(committed).error()));
       }
       return outcome;
     } catch (const db_error& thrown) {
-      units.rollback_all(rollback_cause::exception, &thrown.failure(), run);
+      units.rollback_all(rollback_cause::exception, &thrown.failure());
       throw;
     } catch (...) {
       const error reason = error_from_exception(options.name);
-      units.rollback_all(rollback_cause::exception, &reason, run);
+      units.rollback_all(rollback_cause::exception, &reason);
       throw;
     }
   });
