@@ -30,6 +30,7 @@ PACKAGES=(
     catch2
     libtrompeloeil-cpp-dev
     libbenchmark-dev
+    prometheus-cpp-dev  # the optional repokit::prometheus component and its scrape test
     postgresql      # server binaries, tests start throwaway clusters
     sqlite3         # CLI, handy for inspecting test databases
     mariadb-server  # server binaries, tests start throwaway servers

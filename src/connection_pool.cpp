@@ -83,8 +83,10 @@ result<connection_lease> connection_pool::acquire_until(
       freed_.notify_one();
       return std::move(opened).error();
     }
-    if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
-        open_ >= config_.max_size) {
+    ++waiting_;
+    const std::cv_status waited = freed_.wait_until(lock, deadline);
+    --waiting_;
+    if (waited == std::cv_status::timeout && idle_.empty() && open_ >= config_.max_size) {
       counters_->count_pool_timeout();
       return failure(errc::pool_exhausted,
                      "no database connection came free within " +
@@ -119,7 +121,7 @@ void connection_pool::give_back(std::unique_ptr<Session> session, bool discard, 
 
 pool_status connection_pool::status() const {
   std::lock_guard lock(mutex_);
-  return {config_.max_size, open_, in_use_};
+  return {config_.max_size, open_, in_use_, waiting_};
 }
 
 }  // namespace repokit

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <numeric>
-#include <string>
 
 namespace repokit {
 
@@ -86,84 +85,6 @@ double histogram_snapshot::quantile(double q) const noexcept {
     below += in_bucket;
   }
   return histogram_bounds.back();
-}
-
-namespace {
-
-void counter_line(std::string& out, std::string_view name, std::string_view help,
-                  std::uint64_t value) {
-  out += "# HELP repokit_" + std::string(name) + ' ' + std::string(help) + '\n';
-  out += "# TYPE repokit_" + std::string(name) + " counter\n";
-  out += "repokit_" + std::string(name) + ' ' + std::to_string(value) + '\n';
-}
-
-void gauge_line(std::string& out, std::string_view name, std::string_view help,
-                std::uint64_t value) {
-  out += "# HELP repokit_" + std::string(name) + ' ' + std::string(help) + '\n';
-  out += "# TYPE repokit_" + std::string(name) + " gauge\n";
-  out += "repokit_" + std::string(name) + ' ' + std::to_string(value) + '\n';
-}
-
-std::string bound_text(double bound) {
-  std::string text = std::to_string(bound);
-  while (text.back() == '0') text.pop_back();
-  if (text.back() == '.') text.pop_back();
-  return text;
-}
-
-void histogram_lines(std::string& out, std::string_view name, std::string_view help,
-                     const histogram_snapshot& h) {
-  const std::string metric = "repokit_" + std::string(name);
-  out += "# HELP " + metric + ' ' + std::string(help) + '\n';
-  out += "# TYPE " + metric + " histogram\n";
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < histogram_bounds.size(); ++i) {
-    cumulative += h.buckets[i];
-    out += metric + "_bucket{le=\"" + bound_text(histogram_bounds[i]) + "\"} " +
-           std::to_string(cumulative) + '\n';
-  }
-  cumulative += h.buckets.back();
-  out += metric + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + '\n';
-  out += metric + "_sum " + std::to_string(h.sum_seconds) + '\n';
-  out += metric + "_count " + std::to_string(h.count) + '\n';
-}
-
-}  // namespace
-
-std::string to_prometheus(const metrics_snapshot& m, std::size_t pool_max, std::size_t pool_open,
-                          std::size_t pool_in_use) {
-  std::string out;
-  counter_line(out, "attempts_total", "Units of work run, retries included.", m.attempts);
-  counter_line(out, "commits_total", "Units of work committed.", m.commits);
-  out += "# HELP repokit_rollbacks_total Units of work rolled back, by cause.\n";
-  out += "# TYPE repokit_rollbacks_total counter\n";
-  for (std::size_t i = 0; i < rollback_cause_count; ++i) {
-    out += "repokit_rollbacks_total{cause=\"" +
-           std::string(to_string(static_cast<rollback_cause>(i))) + "\"} " +
-           std::to_string(m.rollbacks[i]) + '\n';
-  }
-  out += "# HELP repokit_retries_total Units of work run again, by the failure's class.\n";
-  out += "# TYPE repokit_retries_total counter\n";
-  for (std::size_t i = 0; i < retry_class_count; ++i) {
-    out += "repokit_retries_total{class=\"" + std::string(to_string(static_cast<retry_class>(i))) +
-           "\"} " + std::to_string(m.retries[i]) + '\n';
-  }
-  counter_line(out, "give_ups_total", "Retryable failures that ran out of attempts or time.",
-               m.give_ups);
-  counter_line(out, "in_doubt_total", "Commits whose outcome is unknown.", m.in_doubt);
-  counter_line(out, "sessions_opened_total", "Database connections opened.", m.sessions_opened);
-  counter_line(out, "sessions_discarded_total", "Connections discarded instead of reused.",
-               m.sessions_discarded);
-  counter_line(out, "pool_timeouts_total", "Acquires that found no free connection in time.",
-               m.pool_timeouts);
-  counter_line(out, "statements_total", "Statements sent.", m.statements);
-  gauge_line(out, "pool_max_size", "Connections the pool may open.", pool_max);
-  gauge_line(out, "pool_open", "Connections open.", pool_open);
-  gauge_line(out, "pool_in_use", "Connections leased out.", pool_in_use);
-  histogram_lines(out, "session_lifetime_seconds", "Time a unit of work held its connection.",
-                  m.session_lifetime);
-  histogram_lines(out, "pool_wait_seconds", "Time spent waiting for a connection.", m.pool_wait);
-  return out;
 }
 
 }  // namespace repokit

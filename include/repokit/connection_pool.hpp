@@ -24,8 +24,9 @@ using session_factory = std::function<result<std::unique_ptr<Session>>()>;
 
 struct pool_status {
   std::size_t max_size = 0;
-  std::size_t open = 0;    // connections that exist: idle + in use + being opened
-  std::size_t in_use = 0;  // leased out right now
+  std::size_t open = 0;     // connections that exist: idle + in use + being opened
+  std::size_t in_use = 0;   // leased out right now
+  std::size_t waiting = 0;  // threads in acquire() waiting for a connection to come free
 };
 
 class connection_pool;
@@ -107,6 +108,7 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
   std::uint64_t generation_ = 0;  // goes up whenever a connection is found lost
   std::size_t open_ = 0;
   std::size_t in_use_ = 0;
+  std::size_t waiting_ = 0;
 };
 
 }  // namespace repokit

@@ -31,6 +31,9 @@ struct database_options {
   std::string synchronous = "NORMAL";  // OFF, NORMAL, FULL or EXTRA
 
   std::string application_name = "repokit";  // PostgreSQL: shown in pg_stat_activity
+  // The pool's name in metrics (label db_client_connection_pool_name). Empty: application_name.
+  // Give each Database of a process its own.
+  std::string pool_name{};
 
   db_retry retry{};  // default policy of root scopes
 

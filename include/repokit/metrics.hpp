@@ -156,9 +156,10 @@ class metrics {
   histogram pool_wait_;
 };
 
-// The snapshot and pool gauges in Prometheus' text exposition format, metric names prefixed
-// with "repokit_".
-std::string to_prometheus(const metrics_snapshot& snapshot, std::size_t pool_max,
-                          std::size_t pool_open, std::size_t pool_in_use);
+// The snapshot and pool gauges in Prometheus' text exposition format: the repokit_* families
+// only. to_prometheus(db) (metric_families.hpp) adds the OpenTelemetry-named ones.
+[[deprecated("use to_prometheus(const Database&) from repokit/metric_families.hpp")]] std::string
+to_prometheus(const metrics_snapshot& snapshot, std::size_t pool_max, std::size_t pool_open,
+              std::size_t pool_in_use);
 
 }  // namespace repokit

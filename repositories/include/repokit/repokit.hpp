@@ -4,6 +4,7 @@
 
 #include "repokit/database.hpp"
 #include "repokit/error.hpp"
+#include "repokit/metric_families.hpp"
 #include "repokit/migration.hpp"
 #include "repokit/query.hpp"
 #include "repokit/record.hpp"

@@ -57,6 +57,15 @@ connection_lease acquire_ok(connection_pool& pool) {
   return std::move(lease).value();
 }
 
+// A pool of one connection, leased out: the next acquire waits. Its timeout is far longer than
+// any test waits: only a wake-up by the returned lease, not the timeout, ends a wait in time.
+struct one_held {
+  mock_backend backend;
+  std::shared_ptr<connection_pool> pool = connection_pool::create(
+      backend.factory(), pool_of(1, 120'000ms), std::make_shared<repokit::metrics>());
+  std::optional<connection_lease> held{acquire_ok(*pool)};
+};
+
 }  // namespace
 
 TEST_CASE("A returned lease's connection is reused by the next acquire", "[pool]") {
@@ -147,13 +156,9 @@ TEST_CASE("acquire fails with pool_exhausted when no connection comes free in ti
 }
 
 TEST_CASE("A waiting acquire is woken when another thread gives its lease back", "[pool]") {
-  mock_backend backend;
-  // The waiter's timeout is far longer than the test waits for it: only a wake-up by the
-  // returned lease, not the timeout, lets it finish in time.
-  auto pool = connection_pool::create(backend.factory(), pool_of(1, 120'000ms),
-                                      std::make_shared<repokit::metrics>());
-  std::optional<connection_lease> held;
-  held.emplace(acquire_ok(*pool));
+  one_held fixture;
+  auto& pool = fixture.pool;
+  auto& held = fixture.held;
   const Session* held_session = &held->session();
 
   struct outcome {
@@ -176,7 +181,7 @@ TEST_CASE("A waiting acquire is woken when another thread gives its lease back",
   const outcome got = waiter.get();
   CHECK(got.ok);
   CHECK(got.session == held_session);
-  CHECK(backend.opened == 1);
+  CHECK(fixture.backend.opened == 1);
   CHECK(pool->status().in_use == 0);
 }
 
@@ -361,4 +366,25 @@ TEST_CASE("Eight threads sharing a pool of three never have more than three conn
     CHECK(backend.peak_alive <= static_cast<int>(size));
     CHECK(counted.sessions_discarded == 0);
   }
+}
+
+TEST_CASE("The pool counts the threads waiting for a connection", "[pool]") {
+  one_held fixture;
+  auto& pool = fixture.pool;
+  auto& held = fixture.held;
+  CHECK(pool->status().waiting == 0);
+
+  std::future<bool> waiter = std::async(std::launch::async, [&] { return bool(pool->acquire()); });
+  // The waiter shows in the status once it blocks; it cannot get past that while the lease is
+  // held, so this loop ends, unless the pool fails to count it.
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (pool->status().waiting == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  CHECK(pool->status().waiting == 1);
+  held.reset();
+
+  REQUIRE(waiter.wait_for(60s) == std::future_status::ready);
+  CHECK(waiter.get());
+  CHECK(pool->status().waiting == 0);
 }
