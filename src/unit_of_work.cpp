@@ -1,8 +1,11 @@
 #include "repokit/unit_of_work.hpp"
 
 #include <spdlog/logger.h>
+#include <boost/container/small_vector.hpp>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <memory>
 #include <sstream>
 #include <type_traits>
@@ -26,12 +29,21 @@ bool is_business_outcome(errc kind) {
   return kind == errc::not_found || kind == errc::invalid_argument || kind == errc::invalid_state;
 }
 
+// Room for an expanded statement and its parameters without a heap allocation, as long as they
+// are short: an IN list of a few values, as most are.
+using expanded_sql = boost::container::small_vector<char, 512>;
+using expanded_params = boost::container::small_vector<param, 16>;
+
+void append(expanded_sql& sql, std::string_view text) {
+  sql.insert(sql.end(), text.begin(), text.end());
+}
+
 // Writes `part` with each IN-list placeholder spelled out, `:ids` becoming `:ids__1, :ids__2`
 // (NULL for an empty list, which matches nothing), and its parameters in the order the session
 // binds them: one per distinct name, in the order of first appearance.
 void expand_lists(const detail::sql_part& part, std::span<const param> params,
-                  std::span<const detail::bound_name> names, std::string& sql,
-                  std::vector<param>& bound) {
+                  std::span<const detail::bound_name> names, expanded_sql& sql,
+                  expanded_params& bound) {
   sql.reserve(part.sql.size() + 8 * params.size());
   std::uint64_t seen = 0;  // the arguments bound already, one bit each
   std::size_t copied = 0;
@@ -42,21 +54,25 @@ void expand_lists(const detail::sql_part& part, std::span<const param> params,
     const std::uint64_t bit = std::uint64_t{1} << use.parameter;
     const bool first = (seen & bit) == 0;
     seen |= bit;
-    sql.append(part.sql.substr(copied, use.at - copied));
+    append(sql, part.sql.substr(copied, use.at - copied));
     copied = use.at + use.length;
     if (!name.list) {
-      sql.append(placeholder);
+      append(sql, placeholder);
       if (first) bound.push_back(params[name.first]);
       continue;
     }
-    if (name.count == 0) sql.append("NULL");
+    if (name.count == 0) append(sql, "NULL");
     for (std::uint32_t i = 0; i < name.count; ++i) {
-      if (i > 0) sql.append(", ");
-      sql.append(placeholder).append("__").append(std::to_string(i + 1));
+      if (i > 0) append(sql, ", ");
+      append(sql, placeholder);
+      append(sql, "__");
+      std::array<char, 12> digits{};
+      const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), i + 1);
+      append(sql, std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
       if (first) bound.push_back(params[name.first + i]);
     }
   }
-  sql.append(part.sql.substr(copied));
+  append(sql, part.sql.substr(copied));
 }
 
 std::string thread_name(std::thread::id id) {
@@ -124,15 +140,14 @@ bool UnitOfWork::open_on_this_thread() noexcept {
                      [](const open_unit& open) { return !open.unit->ended(); });
 }
 
-result<void> UnitOfWork::refuse_if_foreign_thread(std::string_view operation) const {
-  if (owner_ == std::this_thread::get_id()) return success();
+error UnitOfWork::foreign_thread(std::string_view operation) const {
   error refused = make_error(
       errc::misuse, "this unit of work was opened on thread " + thread_name(owner_) +
                         " and used from thread " + thread_name(std::this_thread::get_id()) +
                         "; a connection must never serve two threads: open a unit of work in "
                         "each thread");
   refused.operation = std::string(operation);
-  return failure(std::move(refused));
+  return refused;
 }
 
 std::optional<error> UnitOfWork::refusal(statement_kind kind, std::string_view operation) const {
@@ -159,7 +174,7 @@ std::optional<error> UnitOfWork::refusal(statement_kind kind, std::string_view o
 }
 
 result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view operation) {
-  REPOKIT_TRYV(refuse_if_foreign_thread(operation));
+  if (!owned_here()) return failure(foreign_thread(operation));
   if (auto refused = refusal(kind, operation)) return failure(std::move(*refused));
   if (!transaction_open_) REPOKIT_TRYV(begin(kind, operation));
   if (kind == statement_kind::write) wrote_ = true;
@@ -172,8 +187,8 @@ result<void> UnitOfWork::begin(statement_kind kind, std::string_view operation) 
     return record(result<void>(failure(std::move(*refused_options_))));
   }
   if (!lease_) {
-    auto lease = record(db_.state().pool->acquire());
-    if (!lease) return failure(std::move(lease).error());
+    auto lease = db_.state().pool->acquire();
+    if (!lease) return record(result<void>(failure(std::move(lease).error())));
     lease_.emplace(std::move(lease).value());
   }
   // SQLite upgrades a deferred transaction to writing without waiting for the busy timeout,
@@ -236,14 +251,14 @@ result<std::uint64_t> UnitOfWork::run_plan(std::string_view name, statement_kind
       part_params() {}
       param values[max_statement_parameters];
     } picked;
-    std::string expanded;
-    std::vector<param> listed;
+    expanded_sql expanded;
+    expanded_params listed;
     std::string_view sql = part.sql;
     std::span<const param> bound = params;
     if (!names.empty()) {
       expand_lists(part, params, names, expanded, listed);
-      sql = expanded;
-      bound = listed;
+      sql = std::string_view(expanded.data(), expanded.size());
+      bound = std::span<const param>(listed.data(), listed.size());
     } else if (!detail::binds_in_order(part, params.size())) {
       for (std::size_t p = 0; p < part.parameter_count; ++p) {
         std::construct_at(&picked.values[p], params[part.parameters[p]]);
@@ -252,8 +267,16 @@ result<std::uint64_t> UnitOfWork::run_plan(std::string_view name, statement_kind
     }
     const bool reads_rows = last && consumer != nullptr;
     const statement sent{name, sql, kind, reads_rows ? columns : std::span<const column_type>{}};
-    if (reads_rows) return record(session->query_rows(sent, bound, *consumer));
-    REPOKIT_TRY(changed, record(session->execute(sent, bound)));
+    // Results are looked at where they are, not passed through record(): moving one moves the
+    // error object it always carries.
+    if (reads_rows) {
+      auto read = session->query_rows(sent, bound, *consumer);
+      if (!read) return record(std::move(read));
+      return read.value();
+    }
+    auto executed = session->execute(sent, bound);
+    if (!executed) return record(std::move(executed));
+    changed = executed.value();
     // A write that changed nothing ends the statement: there is no row to read back.
     if (part.stops_when_unchanged && changed == 0) return std::uint64_t{0};
   }
@@ -280,7 +303,7 @@ result<void> UnitOfWork::execute_script(std::string_view sql) {
 }
 
 void UnitOfWork::mark_rollback_only(const error& reason) {
-  if (!refuse_if_foreign_thread("mark_rollback_only")) {
+  if (!owned_here()) {
     db_.logger().error(
         "mark_rollback_only() from a thread that does not own the unit of work "
         "was ignored: {}",
@@ -294,7 +317,7 @@ void UnitOfWork::mark_rollback_only(const error& reason) {
 }
 
 result<void> UnitOfWork::commit() {
-  REPOKIT_TRYV(refuse_if_foreign_thread("COMMIT"));
+  if (!owned_here()) return failure(foreign_thread("COMMIT"));
   switch (state_) {
     case unit_state::committed:
     case unit_state::rolled_back:

@@ -122,41 +122,37 @@ namespace detail {
 // The retry loop of every root scope. attempt(run) runs the work once on fresh units and
 // returns its result, having rolled back what failed; a db_error it throws is classified like
 // an error result, and rethrown when it is not retried.
+// One return of one named outcome, so that the compiler builds it in the caller's place: the
+// answer is never moved on its way out (a result always carries an error object beside its value,
+// so each move costs the moves of both).
 template <class Outcome, class Attempt>
 Outcome retry_root(const Database& db, const scope_options& options, Attempt&& attempt) {
   root_run run(db, options);
   for (;;) {
-    std::optional<error> failed;
     try {
       Outcome outcome = attempt(run);
-      if (outcome) return outcome;
-      failed = std::move(outcome).error();
+      // The attempt's units have ended and their connections are back in the pool before any
+      // wait.
+      if (outcome || !run.retry_after(outcome.error())) return outcome;
     } catch (const db_error& thrown) {
       if (!run.retry_after(thrown.failure())) throw;
-      continue;
     }
-    // The attempt's units have ended and their connections are back in the pool before any wait.
-    if (!run.retry_after(*failed)) return failure(std::move(*failed));
   }
 }
 
 // Ends one attempt on `unit`: commit after success (or roll back for look-ups), roll back after
-// an error result. Answers the outcome to return, or the error to retry on.
+// an error result. Leaves in `outcome` what to return, or the error to retry on.
 template <class Outcome>
-Outcome finish_attempt(UnitOfWork& unit, const scope_options& options, Outcome outcome) {
-  // A look-up whose body ignored a failed statement falls through to commit(), which refuses
-  // and reports the poisoning.
-  if (outcome && options.on_success == scope_end::roll_back && !unit.poison()) {
+void finish_attempt(UnitOfWork& unit, const scope_options& options, Outcome& outcome) {
+  if (!outcome) {
+    unit.rollback(rollback_cause::body_error, &outcome.error());
+  } else if (options.on_success == scope_end::roll_back && !unit.poison()) {
     unit.rollback(rollback_cause::lookup);
-    return outcome;
+  } else if (auto committed = unit.commit(); !committed) {
+    // A look-up whose body ignored a failed statement comes here too: commit() refuses and
+    // reports the poisoning.
+    outcome = failure(std::move(committed).error());
   }
-  if (outcome) {
-    auto committed = unit.commit();
-    if (committed) return outcome;
-    return failure(std::move(committed).error());
-  }
-  unit.rollback(rollback_cause::body_error, &outcome.error());
-  return outcome;
 }
 
 // For the rollback's log line when the body threw; rethrows after rolling back.
@@ -189,7 +185,9 @@ auto run_unit(const Database& db, const scope_options& options, Body&& body)
   return detail::retry_root<outcome_type>(db, options, [&](detail::root_run& run) {
     UnitOfWork unit(db, run);
     try {
-      return detail::finish_attempt(unit, options, detail::invoke_body(body, unit));
+      outcome_type outcome = detail::invoke_body(body, unit);
+      detail::finish_attempt(unit, options, outcome);
+      return outcome;
     } catch (...) {
       detail::roll_back_and_rethrow(unit, options.name);
     }

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "repokit/connection_pool.hpp"
 #include "repokit/database.hpp"
 #include "repokit/metrics.hpp"
@@ -143,7 +145,9 @@ class UnitOfWork {
   result<void> begin(statement_kind kind, std::string_view operation);
   template <class T>
   result<T> record(result<T> outcome);
-  result<void> refuse_if_foreign_thread(std::string_view operation) const;
+  bool owned_here() const noexcept { return owner_ == std::this_thread::get_id(); }
+  // The refusal of a call from a thread that does not own the unit.
+  error foreign_thread(std::string_view operation) const;
   void roll_back(rollback_cause cause, const error* reason) noexcept;
   void end(unit_state outcome, bool discard_connection, bool connection_lost = false) noexcept;
 
@@ -193,7 +197,7 @@ result<std::uint64_t> UnitOfWork::run_typed(const detail::typed_statement<K, R, 
         return std::apply(
             [&](const auto&... argument) -> result<std::uint64_t> {
               if constexpr ((detail::list_parameter<A> || ...)) {
-                std::vector<param> params;
+                boost::container::small_vector<param, 16> params;  // no allocation for short lists
                 std::array<detail::bound_name, sizeof...(A)> names{};
                 std::size_t index = 0;
                 const auto bind = [&](const auto& one) {
@@ -208,7 +212,8 @@ result<std::uint64_t> UnitOfWork::run_typed(const detail::typed_statement<K, R, 
                   }
                 };
                 (bind(argument), ...);
-                return run_plan(statement.name(), K, plan, statement.columns(), params, names,
+                return run_plan(statement.name(), K, plan, statement.columns(),
+                                std::span<const param>(params.data(), params.size()), names,
                                 consumer);
               } else {
                 const std::array<param, sizeof...(A)> params{argument.get()...};
@@ -225,14 +230,19 @@ template <statement_kind K, class R, class... A, class... Given>
   requires(sizeof...(Given) == sizeof...(A) && (std::convertible_to<Given&&, A> && ...))
 result<std::optional<R>> UnitOfWork::one(const detail::typed_statement<K, R, A...>& statement,
                                          Given&&... arguments) {
+  // The row is read straight into the answer, and the answer is returned by name from a single
+  // return, so that it is built in the caller's place and never moved.
+  result<std::optional<R>> answer{std::optional<R>{}};
   struct at_most_one {
-    std::optional<R> found;
+    std::optional<R>& found;
     R* make_room() { return found ? nullptr : &found.emplace(); }  // none for a second row
     void take_back() { found.reset(); }
-  } rows;
+  } rows{answer.value()};
   record_reader<R, at_most_one> reader(statement.name(), rows);
-  REPOKIT_TRYV(run_typed(statement, &reader, std::forward<Given>(arguments)...));
-  return std::move(rows.found);
+  if (auto ran = run_typed(statement, &reader, std::forward<Given>(arguments)...); !ran) {
+    answer = failure(std::move(ran).error());
+  }
+  return answer;
 }
 
 template <statement_kind K, class R, class... A, class... Given>

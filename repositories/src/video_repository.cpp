@@ -54,9 +54,10 @@ std::optional<std::string_view> view_of(const std::optional<std::string>& text) 
 
 result<Video> VideoRepository::get_video_by_id(std::string_view video_id) {
   REPOKIT_TRYV(check_id("video_id", video_id));
-  REPOKIT_TRY(auto found, unit_->one(select_video, video_id));
-  if (!found) return failure(detail::not_found("video", video_id));
-  return std::move(*found);
+  auto found = unit_->one(select_video, video_id);
+  if (!found) return failure(std::move(found).error());
+  if (!found.value()) return failure(detail::not_found("video", video_id));
+  return std::move(*found.value());  // the one move of the record on its way out
 }
 
 result<Video> VideoRepository::create_video(std::string_view video_id, std::string_view channel_id,
