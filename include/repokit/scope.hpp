@@ -121,10 +121,9 @@ namespace detail {
 
 // The retry loop of every root scope. attempt(run) runs the work once on fresh units and
 // returns its result, having rolled back what failed; a db_error it throws is classified like
-// an error result, and rethrown when it is not retried.
-// One return of one named outcome, so that the compiler builds it in the caller's place: the
-// answer is never moved on its way out (a result always carries an error object beside its value,
-// so each move costs the moves of both).
+// an error result, and rethrown when it is not retried. One return of one named outcome, so that
+// the compiler builds it in the caller's place: the answer is never moved on its way out (a
+// result always carries an error object beside its value, so each move costs the moves of both).
 template <class Outcome, class Attempt>
 Outcome retry_root(const Database& db, const scope_options& options, Attempt&& attempt) {
   root_run run(db, options);

@@ -140,7 +140,8 @@ class UnitOfWork {
                                  std::span<const detail::bound_name> names, row_consumer* consumer);
 
   result<Session*> prepare_for(statement_kind kind, std::string_view operation);
-  // Why a statement cannot run in this state (poisoned or ended), or nothing.
+  // Why a statement of this kind cannot run now (the unit is poisoned or ended, or the statement
+  // writes where writes are refused), or nothing.
   std::optional<error> refusal(statement_kind kind, std::string_view operation) const;
   result<void> begin(statement_kind kind, std::string_view operation);
   template <class T>
