@@ -93,9 +93,12 @@ struct job_row {
   long long updated_at = 0;
   std::optional<long long> started_at;
   std::optional<long long> finished_at;
+  std::optional<long long> lease_expires_at;
+  long long run_at = 0;
+  long long priority = 0;
 };
 
-// What the workloads pass: the WORKLOADS.md constants.
+// What the workloads pass (docs/benchmarks.md lists them).
 inline constexpr std::string_view job_type = "video_process";
 inline constexpr std::string_view job_parameters = R"({"q":1})";
 inline constexpr std::string_view written_title = "Bench video";

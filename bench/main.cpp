@@ -1,6 +1,6 @@
-// repokit_bench: the workloads of WORKLOADS.md run by repokit and by its baselines in one process,
-// one JSON line per (implementation, workload, threads) on standard output, with the ratio of
-// each implementation to each baseline measured in the same run. Progress goes to stderr.
+// repokit_bench: the workloads of docs/benchmarks.md run by repokit and by its baselines in one
+// process, one JSON line per (implementation, workload, threads) on standard output, with the ratio
+// of each implementation to each baseline measured in the same run. Progress goes to stderr.
 //
 //   repokit_bench [--url URL] [--impl all|NAME,...] [--workload NAME,...|all] [--ops N[,NAME=N...]]
 //                 [--threads N,...] [--videos N] [--rounds R] [--warmup N] [--fresh]

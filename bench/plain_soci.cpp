@@ -57,10 +57,12 @@ struct job_fields {
   std::string worker_id;
   long long started_at = 0;
   long long finished_at = 0;
+  long long lease_expires_at = 0;
   soci::indicator last_error_null = soci::i_ok;
   soci::indicator worker_id_null = soci::i_ok;
   soci::indicator started_at_null = soci::i_ok;
   soci::indicator finished_at_null = soci::i_ok;
+  soci::indicator lease_expires_at_null = soci::i_ok;
 
   void finish() {
     row.status = parse_job_state(status);
@@ -68,17 +70,19 @@ struct job_fields {
     if (worker_id_null == soci::i_ok) row.worker_id = worker_id;
     if (started_at_null == soci::i_ok) row.started_at = started_at;
     if (finished_at_null == soci::i_ok) row.finished_at = finished_at;
+    if (lease_expires_at_null == soci::i_ok) row.lease_expires_at = lease_expires_at;
   }
 };
 
-// Adds the twelve job columns to a `sql << ...` statement; it runs at the end of the caller's
+// Adds the fifteen job columns to a `sql << ...` statement; it runs at the end of the caller's
 // full expression, as if they had been written there.
 template <class Once>
 void into_job(Once&& once, job_fields& j) {
   once, into(j.row.id), into(j.row.job_type), into(j.row.target_id), into(j.status),
       into(j.row.parameters), into(j.row.attempts), into(j.last_error, j.last_error_null),
       into(j.worker_id, j.worker_id_null), into(j.row.created_at), into(j.row.updated_at),
-      into(j.started_at, j.started_at_null), into(j.finished_at, j.finished_at_null);
+      into(j.started_at, j.started_at_null), into(j.finished_at, j.finished_at_null),
+      into(j.lease_expires_at, j.lease_expires_at_null), into(j.row.run_at), into(j.row.priority);
 }
 
 class plain_soci final : public implementation {
@@ -215,15 +219,16 @@ class plain_soci final : public implementation {
     write_transaction tr(sql, config_.kind);
     const std::string type(job_type);
     const std::string parameters(job_parameters);
+    const long long priority = 0;
     const std::string s0(status_slots[0]), s1(status_slots[1]), s2(status_slots[2]),
         s3(status_slots[3]);
     for (int round = 0; round < 3; ++round) {
       const long long now = now_millis();
       job_fields job;
-      into_job(
-          (sql << queries::insert_job_if_absent.data(), use(type), use(target), use(parameters),
-           use(now), use(now), use(type), use(target), use(s0), use(s1), use(s2), use(s3)),
-          job);
+      into_job((sql << queries::insert_job_if_absent.data(), use(type), use(target),
+                use(parameters), use(now), use(now), use(now), use(priority), use(type),
+                use(target), use(s0), use(s1), use(s2), use(s3)),
+               job);
       if (!sql.got_data()) {
         into_job((sql << queries::select_existing_job.data(), use(type), use(target), use(s0),
                   use(s1), use(s2), use(s3)),

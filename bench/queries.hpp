@@ -12,7 +12,7 @@ namespace repokit_bench::queries {
   "video_id, channel_id, title, duration_seconds, created_at, updated_at"
 #define REPOKIT_BENCH_JOB_COLUMNS                                                              \
   "id, job_type, target_id, status, parameters, attempts, last_error, worker_id, created_at, " \
-  "updated_at, started_at, finished_at"
+  "updated_at, started_at, finished_at, lease_expires_at, run_at, priority"
 
 // VideoRepository::get_video_by_id
 inline constexpr std::string_view select_video =
@@ -25,10 +25,12 @@ inline constexpr std::string_view insert_video =
 
 // JobRepository::create_if_not_exists: the insert guarded by the unique index of active jobs...
 inline constexpr std::string_view insert_job_if_absent =
-    "INSERT INTO jobs (job_type, target_id, status, parameters, attempts, created_at, updated_at) "
-    "SELECT :p1, :p2, 'pending', :p3, 0, CAST(:p4 AS BIGINT), CAST(:p5 AS BIGINT) "
-    "WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE job_type = :p6 AND target_id = :p7 "
-    "AND status IN (:p8, :p9, :p10, :p11)) "
+    "INSERT INTO jobs (job_type, target_id, status, parameters, attempts, created_at, updated_at, "
+    "run_at, priority) "
+    "SELECT :p1, :p2, 'pending', :p3, 0, CAST(:p4 AS BIGINT), CAST(:p5 AS BIGINT), "
+    "CAST(:p6 AS BIGINT), CAST(:p7 AS INTEGER) "
+    "WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE job_type = :p8 AND target_id = :p9 "
+    "AND status IN (:p10, :p11, :p12, :p13)) "
     "ON CONFLICT (job_type, target_id) WHERE status IN ('pending', 'running') DO NOTHING "
     "RETURNING " REPOKIT_BENCH_JOB_COLUMNS;
 

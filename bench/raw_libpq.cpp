@@ -102,6 +102,9 @@ job_row read_job(const PGresult* res) {
   job.updated_at = integer_at(res, 9);
   if (!null_at(res, 10)) job.started_at = integer_at(res, 10);
   if (!null_at(res, 11)) job.finished_at = integer_at(res, 11);
+  if (!null_at(res, 12)) job.lease_expires_at = integer_at(res, 12);
+  job.run_at = integer_at(res, 13);
+  job.priority = integer_at(res, 14);
   return job;
 }
 
@@ -206,13 +209,15 @@ class raw_libpq final : public implementation {
                               job_parameters.data(),
                               now.c_str(),
                               now.c_str(),
+                              now.c_str(),  // run_at: due now
+                              "0",          // priority
                               job_type.data(),
                               target.c_str(),
                               status_slots[0].data(),
                               status_slots[1].data(),
                               status_slots[2].data(),
                               status_slots[3].data()};
-      const result_ptr created = c.query("insert_job_if_absent", 11, insert);
+      const result_ptr created = c.query("insert_job_if_absent", 13, insert);
       const int inserted = rows(created);
       if (inserted < 0) return false;
       if (inserted == 1) {

@@ -112,6 +112,9 @@ job_row read_job(const statement& st) {
   job.updated_at = st.column_integer(9);
   if (!st.column_null(10)) job.started_at = st.column_integer(10);
   if (!st.column_null(11)) job.finished_at = st.column_integer(11);
+  if (!st.column_null(12)) job.lease_expires_at = st.column_integer(12);
+  job.run_at = st.column_integer(13);
+  job.priority = st.column_integer(14);
   return job;
 }
 
@@ -222,9 +225,11 @@ class raw_sqlite final : public implementation {
       insert.text(3, job_parameters);
       insert.integer(4, now);
       insert.integer(5, now);
-      insert.text(6, job_type);
-      insert.text(7, target);
-      for (int slot = 0; slot < 4; ++slot) insert.text(8 + slot, status_slots[slot]);
+      insert.integer(6, now);  // run_at: due now
+      insert.integer(7, 0);    // priority
+      insert.text(8, job_type);
+      insert.text(9, target);
+      for (int slot = 0; slot < 4; ++slot) insert.text(10 + slot, status_slots[slot]);
       int rc = insert.step();
       if (rc == SQLITE_ROW) {
         const job_row job = read_job(insert);

@@ -13,14 +13,16 @@ namespace {
 // Job's members, in order.
 constexpr sql_fragment job_columns =
     "id, job_type, target_id, status, parameters, attempts, last_error, worker_id, created_at, "
-    "updated_at, started_at, finished_at";
+    "updated_at, started_at, finished_at, lease_expires_at, run_at, priority";
 
-constexpr command<Job(std::string_view, std::string_view, std::string_view, timestamp)> insert_job{
-    "create_job",
-    sql_join<"INSERT INTO jobs (job_type, target_id, status, parameters, attempts, created_at, "
-             "updated_at) VALUES (:job_type, :target_id, 'pending', :parameters, 0, :now, :now) "
-             "RETURNING ",
-             job_columns>};
+constexpr command<Job(std::string_view, std::string_view, std::string_view, timestamp, timestamp,
+                      std::int32_t)>
+    insert_job{"create_job",
+               sql_join<"INSERT INTO jobs (job_type, target_id, status, parameters, attempts, "
+                        "created_at, updated_at, run_at, priority) VALUES (:job_type, "
+                        ":target_id, 'pending', :parameters, 0, :now, :now, :run_at, :priority) "
+                        "RETURNING ",
+                        job_columns>};
 
 constexpr query<Job(std::int64_t)> select_job{
     "get_job", sql_join<"SELECT ", job_columns, " FROM jobs WHERE id = :id">};
@@ -40,28 +42,29 @@ constexpr sql_text guarded_update{
     .sql = sql_join<Update..., " RETURNING ", job_columns>,
     .mariadb = sql_join<Update..., "; SELECT ", job_columns, " FROM jobs WHERE id = :id">};
 
-constexpr command<Job(timestamp, std::int64_t)> mark_running{
+constexpr command<Job(timestamp, timestamp, std::int64_t)> mark_running{
     "update_job_status",
     guarded_update<"UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-                   "started_at = :now, updated_at = :now, finished_at = NULL "
-                   "WHERE id = :id AND status = 'pending'">};
+                   "started_at = :now, updated_at = :now, finished_at = NULL, "
+                   "lease_expires_at = :lease_until WHERE id = :id AND status = 'pending'">};
 
 constexpr command<Job(timestamp, std::int64_t)> mark_succeeded{
     "update_job_status",
     guarded_update<"UPDATE jobs SET status = 'succeeded', finished_at = :now, updated_at = :now, "
-                   "last_error = NULL WHERE id = :id AND status = 'running'">};
+                   "last_error = NULL, lease_expires_at = NULL "
+                   "WHERE id = :id AND status = 'running'">};
 
 constexpr command<Job(timestamp, std::optional<std::string_view>, std::int64_t)> mark_failed{
     "update_job_status",
     guarded_update<"UPDATE jobs SET status = 'failed', finished_at = :now, updated_at = :now, "
-                   "last_error = COALESCE(:error, last_error) "
+                   "last_error = COALESCE(:error, last_error), lease_expires_at = NULL "
                    "WHERE id = :id AND status IN ('pending', 'running')">};
 
 constexpr command<Job(timestamp, std::optional<std::string_view>, std::int64_t)> mark_pending{
     "update_job_status",
     guarded_update<"UPDATE jobs SET status = 'pending', updated_at = :now, "
                    "last_error = COALESCE(:error, last_error), worker_id = NULL, "
-                   "started_at = NULL, finished_at = NULL "
+                   "started_at = NULL, finished_at = NULL, lease_expires_at = NULL "
                    "WHERE id = :id AND status IN ('running', 'failed')">};
 
 // Serialises creators of one (type, target) until their transactions end; PostgreSQL only, for
@@ -97,20 +100,23 @@ constexpr query<Job(std::string_view, std::string_view, status_list)> find_answe
 // a SELECT list as text. MariaDB checked before (above): IGNORE turns a clash on the unique key
 // of active jobs into "nothing inserted" (INSERT ... SELECT is avoided there: under concurrency
 // MariaDB fails it with 1467 on the auto-increment lock).
-constexpr command<Job(std::string_view, std::string_view, std::string_view, timestamp, status_list)>
+constexpr command<Job(std::string_view, std::string_view, std::string_view, timestamp, timestamp,
+                      std::int32_t, status_list)>
     insert_job_if_absent{
         "create_if_not_exists",
         {.sql = sql_join<"INSERT INTO jobs (job_type, target_id, status, parameters, attempts, "
-                         "created_at, updated_at) SELECT :job_type, :target_id, 'pending', "
-                         ":parameters, 0, CAST(:now AS BIGINT), CAST(:now AS BIGINT) WHERE NOT "
-                         "EXISTS (SELECT 1",
+                         "created_at, updated_at, run_at, priority) SELECT :job_type, "
+                         ":target_id, 'pending', :parameters, 0, CAST(:now AS BIGINT), "
+                         "CAST(:now AS BIGINT), CAST(:run_at AS BIGINT), "
+                         "CAST(:priority AS INTEGER) WHERE NOT EXISTS (SELECT 1",
                          answering_job,
                          ") ON CONFLICT (job_type, target_id) WHERE status IN ('pending', "
                          "'running') DO NOTHING RETURNING ",
                          job_columns>,
          .mariadb = sql_join<"INSERT IGNORE INTO jobs (job_type, target_id, status, parameters, "
-                             "attempts, created_at, updated_at) VALUES (:job_type, :target_id, "
-                             "'pending', :parameters, 0, :now, :now); SELECT ",
+                             "attempts, created_at, updated_at, run_at, priority) VALUES "
+                             "(:job_type, :target_id, 'pending', :parameters, 0, :now, :now, "
+                             ":run_at, :priority); SELECT ",
                              job_columns, " FROM jobs WHERE id = LAST_INSERT_ID()">}};
 
 // After an insert that did nothing: the job that stopped it. MariaDB locks what it reads: for
@@ -126,26 +132,50 @@ constexpr query<Job(std::string_view, std::string_view, status_list)> find_activ
      .mariadb = sql_join<"SELECT ", job_columns, answering_job,
                          " AND active_job = 1 LOCK IN SHARE MODE">}};
 
+// A claim marks the job running for its worker, counts an attempt and takes a lease. A job taken
+// over from a worker whose lease expired says so in last_error (assigned first: MariaDB evaluates
+// assignments left to right, so `status` must still be the old one).
 constexpr sql_fragment claim_update =
-    "UPDATE jobs SET status = 'running', worker_id = :worker_id, attempts = attempts + 1, "
-    "started_at = :now, updated_at = :now, finished_at = NULL WHERE ";
-constexpr sql_fragment next_pending =
-    "SELECT id FROM jobs WHERE job_type = :job_type AND status = 'pending' ORDER BY id LIMIT 1";
+    "UPDATE jobs SET last_error = CASE WHEN status = 'running' THEN 'lease expired: its worker "
+    "stopped renewing it' ELSE last_error END, status = 'running', worker_id = :worker_id, "
+    "attempts = attempts + 1, started_at = :now, updated_at = :now, finished_at = NULL, "
+    "lease_expires_at = :lease_until WHERE ";
+// What a claim takes: first a running job whose lease expired (its worker is gone or stuck)
+// while it has attempts left, then the due pending job of highest priority, earliest run_at,
+// lowest id (the order of the index jobs_claim_priority).
+constexpr sql_fragment expired_lease =
+    "SELECT id FROM jobs WHERE job_type = :job_type AND status = 'running' "
+    "AND lease_expires_at <= :now AND attempts < :max_attempts ORDER BY lease_expires_at LIMIT 1";
+constexpr sql_fragment next_due =
+    "SELECT id FROM jobs WHERE job_type = :job_type AND status = 'pending' AND run_at <= :now "
+    "ORDER BY priority DESC, run_at, id LIMIT 1";
 
-// The oldest pending job of a type, claimed. PostgreSQL skips rows other claims have locked.
-// SQLite has no row locks: the unit's write lock, taken at BEGIN IMMEDIATE, serialises claims.
-// MariaDB picks with SKIP LOCKED into a session variable; the row lock holds until the end of
-// the unit, so the update cannot miss.
-constexpr command<Job(std::string_view, timestamp, std::string_view)> claim_next_job{
-    "claim_next",
-    {.sql = sql_join<claim_update, "id = (", next_pending, ") RETURNING ", job_columns>,
-     .postgresql = sql_join<claim_update, "id = (", next_pending,
-                            " FOR UPDATE SKIP LOCKED) RETURNING ", job_columns>,
-     .mariadb = sql_join<"SET @repokit_claimed = NULL; SELECT id INTO @repokit_claimed",
-                         " FROM jobs WHERE job_type = :job_type AND status = 'pending' ORDER BY "
-                         "id LIMIT 1 FOR UPDATE SKIP LOCKED; ",
-                         claim_update, "id = @repokit_claimed AND status = 'pending'; SELECT ",
-                         job_columns, " FROM jobs WHERE id = @repokit_claimed">}};
+// PostgreSQL skips rows other claims have locked. SQLite has no row locks: the unit's write
+// lock, taken at BEGIN IMMEDIATE, serialises claims. MariaDB picks a pending job with SKIP
+// LOCKED into a session variable (a SELECT ... INTO that finds no row leaves it as it was); the
+// row lock holds until the end of the unit, so the update cannot miss. An expired job it finds
+// with a plain read, and its update locks the row and checks the lease again: a locking scan of
+// the running jobs (or a SET from a subquery, which reads with shared locks) would take gap
+// locks under REPEATABLE READ that make every other claim's update wait. Two claims that pick
+// the same expired job meet at its row lock; the second then claims nothing this time.
+constexpr command<Job(std::string_view, timestamp, timestamp, std::string_view, std::int64_t)>
+    claim_next_job{
+        "claim_next",
+        {.sql = sql_join<claim_update, "id = COALESCE((", expired_lease, "), (", next_due,
+                         ")) RETURNING ", job_columns>,
+         .postgresql =
+             sql_join<claim_update, "id = COALESCE((", expired_lease, " FOR UPDATE SKIP LOCKED), (",
+                      next_due, " FOR UPDATE SKIP LOCKED)) RETURNING ", job_columns>,
+         .mariadb = sql_join<"SELECT (", expired_lease, ") INTO @repokit_claimed; ",
+                             "SELECT id INTO @repokit_claimed FROM jobs WHERE @repokit_claimed IS "
+                             "NULL AND job_type = :job_type AND status = 'pending' AND run_at <= "
+                             ":now ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP "
+                             "LOCKED; ",
+                             claim_update,
+                             "id = @repokit_claimed AND (status = 'pending' OR (status = "
+                             "'running' AND lease_expires_at <= :now AND attempts < "
+                             ":max_attempts)); SELECT ",
+                             job_columns, " FROM jobs WHERE id = @repokit_claimed">}};
 
 // A claim is identified by its worker and attempt number: a job reconciled and claimed again
 // since has another attempt number, and the old worker's outcome no longer applies.
@@ -157,32 +187,47 @@ using finish_statement = command<Job(timestamp, std::optional<std::string_view>,
                                      std::int64_t, std::string_view)>;
 
 constexpr finish_statement finish_succeeded{
-    "finish_job", guarded_update<"UPDATE jobs SET status = 'succeeded', finished_at = :now, "
-                                 "updated_at = :now, last_error = :error",
-                                 claim_guard>};
+    "finish_job",
+    guarded_update<"UPDATE jobs SET status = 'succeeded', finished_at = :now, updated_at = :now, "
+                   "last_error = :error, lease_expires_at = NULL",
+                   claim_guard>};
 
 constexpr finish_statement finish_failed{
-    "finish_job", guarded_update<"UPDATE jobs SET status = 'failed', finished_at = :now, "
-                                 "updated_at = :now, last_error = COALESCE(:error, last_error)",
-                                 claim_guard>};
+    "finish_job",
+    guarded_update<"UPDATE jobs SET status = 'failed', finished_at = :now, updated_at = :now, "
+                   "last_error = COALESCE(:error, last_error), lease_expires_at = NULL",
+                   claim_guard>};
 
 constexpr finish_statement finish_released{
     "finish_job",
     guarded_update<"UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, "
                    "finished_at = :now, updated_at = :now, "
-                   "last_error = COALESCE(:error, last_error)",
+                   "last_error = COALESCE(:error, last_error), lease_expires_at = NULL",
                    claim_guard>};
+
+// A heartbeat: the claim's lease now ends at :lease_until. Guarded by the claim like an outcome.
+constexpr command<Job(timestamp, timestamp, std::int64_t, std::int64_t, std::string_view)>
+    renew_lease{"heartbeat",
+                guarded_update<"UPDATE jobs SET lease_expires_at = :lease_until, updated_at = :now",
+                               claim_guard>};
+
+// Stale: running, not updated (claimed or renewed) since the cutoff, and with no live lease. Jobs
+// claimed before leases existed have none.
+constexpr sql_fragment stale_job =
+    " WHERE status = 'running' AND updated_at <= :cutoff "
+    "AND (lease_expires_at IS NULL OR lease_expires_at <= :now)";
 
 constexpr command<void(timestamp, std::string_view, timestamp, std::int64_t)> fail_exhausted_stale{
     "reconcile_stale",
-    "UPDATE jobs SET status = 'failed', worker_id = NULL, finished_at = :now, "
-    "updated_at = :now, last_error = :error WHERE status = 'running' "
-    "AND updated_at <= :cutoff AND attempts >= :max_attempts"};
+    sql_join<"UPDATE jobs SET status = 'failed', worker_id = NULL, finished_at = :now, "
+             "updated_at = :now, last_error = :error, lease_expires_at = NULL",
+             stale_job, " AND attempts >= :max_attempts">};
 
 constexpr command<void(timestamp, std::string_view, timestamp)> requeue_stale{
     "reconcile_stale",
-    "UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, updated_at = :now, "
-    "last_error = :error WHERE status = 'running' AND updated_at <= :cutoff"};
+    sql_join<"UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, "
+             "updated_at = :now, last_error = :error, lease_expires_at = NULL",
+             stale_job>};
 
 bool is_active(job_status status) {
   return status == job_status::pending || status == job_status::running;
@@ -202,6 +247,13 @@ result<void> check_status(job_status status) {
                                              "; expected pending, running, succeeded or failed");
 }
 
+result<void> check_lease(std::chrono::milliseconds lease) {
+  if (lease.count() > 0 && lease <= max_lease) return success();
+  return failure(errc::invalid_argument, "a lease must be from 1 ms to " +
+                                             std::to_string(max_lease.count()) + " ms, got " +
+                                             std::to_string(lease.count()) + " ms");
+}
+
 result<void> check_job_id(std::int64_t id) {
   if (id > 0) return success();
   return failure(errc::invalid_argument, "job id must be positive, got " + std::to_string(id));
@@ -210,10 +262,12 @@ result<void> check_job_id(std::int64_t id) {
 }  // namespace
 
 result<Job> JobRepository::create_job(std::string_view job_type, std::string_view target_id,
-                                      std::string_view parameters) {
+                                      std::string_view parameters, const job_schedule& schedule) {
   REPOKIT_TRYV(check_job_key(job_type, target_id));
   REPOKIT_TRYV(check_text("parameters", parameters, max_parameters_length));
-  REPOKIT_TRY(auto created, unit_->one(insert_job, job_type, target_id, parameters, detail::now()));
+  const timestamp now = detail::now();
+  REPOKIT_TRY(auto created, unit_->one(insert_job, job_type, target_id, parameters, now,
+                                       schedule.run_at.value_or(now), schedule.priority));
   if (!created) return failure(errc::database, "create_job: the insert returned no row");
   return std::move(*created);
 }
@@ -238,7 +292,7 @@ result<bool> JobRepository::job_exists(std::string_view job_type, std::string_vi
 
 result<created_or_existing<Job>> JobRepository::create_if_not_exists(
     std::string_view job_type, std::string_view target_id, std::string_view parameters,
-    std::span<const job_status> check_statuses) {
+    std::span<const job_status> check_statuses, const job_schedule& schedule) {
   REPOKIT_TRYV(check_job_key(job_type, target_id));
   REPOKIT_TRYV(check_text("parameters", parameters, max_parameters_length));
   if (check_statuses.empty() || check_statuses.size() > 4) {
@@ -269,8 +323,10 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
   for (int round = 0; round < 3; ++round) {
     REPOKIT_TRY(auto existing, unit_->one(look_first, job_type, target_id, answering));
     if (!existing) {
-      REPOKIT_TRY(auto created, unit_->one(insert_job_if_absent, job_type, target_id, parameters,
-                                           detail::now(), check_statuses));
+      const timestamp now = detail::now();
+      REPOKIT_TRY(auto created,
+                  unit_->one(insert_job_if_absent, job_type, target_id, parameters, now,
+                             schedule.run_at.value_or(now), schedule.priority, check_statuses));
       if (created) return created_or_existing<Job>{std::move(*created), true};
       REPOKIT_TRY(existing, unit_->one(look_after, job_type, target_id, answering));
     }
@@ -285,10 +341,29 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
 }
 
 result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
-                                                     std::string_view worker_id) {
+                                                     std::string_view worker_id,
+                                                     const claim_options& options) {
   REPOKIT_TRYV(check_id("job_type", job_type));
   REPOKIT_TRYV(check_id("worker_id", worker_id, max_target_id_length));
-  return unit_->one(claim_next_job, worker_id, detail::now(), job_type);
+  REPOKIT_TRYV(check_lease(options.lease));
+  if (options.max_attempts < 1) {
+    return failure(errc::invalid_argument, "claim_next needs max_attempts >= 1, got " +
+                                               std::to_string(options.max_attempts));
+  }
+  const timestamp now = detail::now();
+  return unit_->one(claim_next_job, worker_id, now, now + options.lease, job_type,
+                    options.max_attempts);
+}
+
+result<Job> JobRepository::heartbeat(const Job& claimed, std::chrono::milliseconds lease) {
+  REPOKIT_TRYV(check_job_id(claimed.id));
+  REPOKIT_TRYV(check_lease(lease));
+  const std::string_view worker = claimed.worker_id ? std::string_view(*claimed.worker_id) : "";
+  const timestamp now = detail::now();
+  REPOKIT_TRY(auto renewed,
+              unit_->one(renew_lease, now + lease, now, claimed.id, claimed.attempts, worker));
+  if (renewed) return std::move(*renewed);
+  return failure(claim_lost(claimed, "its lease is not renewed"));
 }
 
 result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
@@ -309,17 +384,23 @@ result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
   REPOKIT_TRY(auto finished,
               unit_->one(*finish, detail::now(), error, claimed.id, claimed.attempts, worker));
   if (finished) return std::move(*finished);
+  return failure(claim_lost(claimed, "its outcome is not recorded"));
+}
 
-  REPOKIT_TRY(auto current, get_job(claimed.id));
+error JobRepository::claim_lost(const Job& claimed, std::string_view consequence) {
+  auto found = get_job(claimed.id);
+  if (!found) return std::move(found).error();
+  const Job& current = found.value();
   if (current.status == job_status::running && current.attempts != claimed.attempts) {
-    return failure(errc::invalid_state,
-                   "job " + std::to_string(claimed.id) + " was claimed again (attempt " +
-                       std::to_string(current.attempts) + ") after this claim (attempt " +
-                       std::to_string(claimed.attempts) + "); its outcome is not recorded");
+    return make_error(errc::invalid_state,
+                      "job " + std::to_string(claimed.id) + " was claimed again (attempt " +
+                          std::to_string(current.attempts) + ") after this claim (attempt " +
+                          std::to_string(claimed.attempts) + "); " + std::string(consequence));
   }
-  return failure(errc::invalid_state, "job " + std::to_string(claimed.id) + " is " +
-                                          std::string(to_string(current.status)) +
-                                          ", not running under this claim; outcome not recorded");
+  return make_error(errc::invalid_state, "job " + std::to_string(claimed.id) + " is " +
+                                             std::string(to_string(current.status)) +
+                                             ", not running under this claim; " +
+                                             std::string(consequence));
 }
 
 result<reconcile_report> JobRepository::reconcile_stale(std::chrono::milliseconds older_than,
@@ -346,7 +427,7 @@ result<Job> JobRepository::update_job_status(std::int64_t id, job_status status,
   const timestamp now = detail::now();
   result<std::optional<Job>> moved = std::optional<Job>{};
   switch (status) {
-    case job_status::running: moved = unit_->one(mark_running, now, id); break;
+    case job_status::running: moved = unit_->one(mark_running, now, now + default_lease, id); break;
     case job_status::succeeded: moved = unit_->one(mark_succeeded, now, id); break;
     case job_status::failed: moved = unit_->one(mark_failed, now, last_error, id); break;
     case job_status::pending: moved = unit_->one(mark_pending, now, last_error, id); break;

@@ -71,7 +71,26 @@ constexpr sql_text target_status_index{
         "CREATE INDEX IF NOT EXISTS jobs_by_target_status ON jobs (job_type, target_id, "
         "status); DROP INDEX IF EXISTS jobs_by_target ON jobs"};
 
-constexpr std::array<migration_step, 3> steps{{
+// Leases and scheduling. A claim holds its job until lease_expires_at, renewed by heartbeats;
+// a pending job is not claimable before run_at; claims take the highest priority first, then
+// the earliest run_at, then the lowest id, which the new claim index walks in order. Jobs from
+// before this step keep run_at 0: they were due when they were created.
+constexpr sql_text leases_and_scheduling{
+    .sql =
+        "ALTER TABLE jobs ADD COLUMN lease_expires_at BIGINT; "
+        "ALTER TABLE jobs ADD COLUMN run_at BIGINT NOT NULL DEFAULT 0; "
+        "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0; "
+        "CREATE INDEX jobs_claim_priority ON jobs (job_type, status, priority DESC, run_at, id); "
+        "DROP INDEX jobs_claim_order",
+    .mariadb =
+        "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS lease_expires_at BIGINT, "
+        "ADD COLUMN IF NOT EXISTS run_at BIGINT NOT NULL DEFAULT 0, "
+        "ADD COLUMN IF NOT EXISTS priority INT NOT NULL DEFAULT 0; "
+        "CREATE INDEX IF NOT EXISTS jobs_claim_priority ON jobs (job_type, status, "
+        "priority DESC, run_at, id); "
+        "DROP INDEX IF EXISTS jobs_claim_order ON jobs"};
+
+constexpr std::array<migration_step, 4> steps{{
     {1,
      "catalogue and jobs tables",
      {.sqlite = sql_join<catalogue_tables,
@@ -83,6 +102,7 @@ constexpr std::array<migration_step, 3> steps{{
       .mariadb = mariadb_catalogue_and_jobs}},
     {2, "one active job per type and target", active_jobs_indexes},
     {3, "jobs indexed by type, target and status", target_status_index},
+    {4, "job leases, run_at and priority", leases_and_scheduling},
 }};
 constexpr migration_set schema{"repokit", steps};
 static_assert(schema.latest_version() == latest_schema_version);

@@ -16,9 +16,13 @@ result<void> refuse_inherited_unit(std::string_view task) {
 }
 
 result<std::optional<Job>> claim_for_work(const Database& db, std::string_view job_type,
-                                          std::string_view worker_id, const task_options& options) {
+                                          std::string_view worker_id, const work_options& options) {
   return run_task(
-      db, [&](Repositories& repos) { return repos.jobs.claim_next(job_type, worker_id); }, options);
+      db,
+      [&](Repositories& repos) {
+        return repos.jobs.claim_next(job_type, worker_id, options.claim);
+      },
+      options.task);
 }
 
 result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,

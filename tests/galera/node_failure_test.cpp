@@ -49,6 +49,15 @@ constexpr statement jobs_of_type{
     "jobs_of_type", "SELECT id, status, attempts FROM jobs WHERE job_type = :p1 ORDER BY id",
     statement_kind::read, job_columns};
 
+constexpr std::array lease_column{column_type::integer};
+constexpr statement latest_lease{
+    "latest_lease",
+    "SELECT COALESCE(MAX(lease_expires_at), 0) FROM jobs WHERE job_type = :p1 AND "
+    "status = 'running'",
+    statement_kind::read, lease_column};
+// The workers' lease: short, so that a claim the kill left in doubt runs out soon.
+constexpr std::chrono::milliseconds worker_lease{1000};
+
 db_retry failover_retry() {
   return db_retry{.max_retries = 40, .initial_delay = seconds{0.01}, .max_delay = seconds{0.5}};
 }
@@ -145,9 +154,10 @@ TEST_CASE("killing a node while six workers drain 600 jobs loses no job and fini
   auto work_loop = [&](int worker, worker_record& record) {
     const std::string worker_id = "worker-" + std::to_string(worker);
     for (;;) {
-      auto finished = work_on_next_job(workers_db, job_type, worker_id, [&record](const Job& job) {
-        record.worked.push_back(job.id);
-      });
+      auto finished =
+          work_on_next_job(workers_db, job_type, worker_id,
+                           [&record](const Job& job) { record.worked.push_back(job.id); },
+                           {.claim = {.lease = worker_lease}});
       if (!finished) {
         // Reported, and the worker goes on: a claim in doubt leaves its job for reconcile_stale.
         ++record.errors[std::string(to_string(finished.error().kind))];
@@ -213,11 +223,20 @@ TEST_CASE("killing a node while six workers drain 600 jobs loses no job and fini
   const int done_at_first_drain = done.load();
 
   // Jobs whose claim was cut off during COMMIT may be running with nobody working on them:
-  // give them back and drain again until nothing is running or pending.
+  // once their leases have run out, give them back and drain again until nothing is running or
+  // pending.
   std::uint64_t requeued = 0;
   std::uint64_t failed_for_good = 0;
   int rounds = 0;
   for (; rounds < 5; ++rounds) {
+    auto lease_end = lookup(workers_db, [&](Repositories& repos) -> result<std::int64_t> {
+      REPOKIT_TRY(auto found, repos.unit.query_one(latest_lease, std::array<param, 1>{job_type}));
+      return found.value().integer(0);
+    });
+    INFO((lease_end ? std::string() : lease_end.error().describe()));
+    REQUIRE(lease_end);
+    std::this_thread::sleep_until(
+        std::chrono::system_clock::time_point(std::chrono::milliseconds{lease_end.value() + 1}));
     auto report = job_repository(workers_db, [](JobRepository& jobs) {
       return jobs.reconcile_stale(std::chrono::milliseconds{0});
     });

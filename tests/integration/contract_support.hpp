@@ -55,6 +55,19 @@ inline std::int64_t rows_in(const Database& db, const std::string& table) {
   return repokit::testing::count_rows(db, table);
 }
 
+// Takes a migrated database back to repokit's schema version 3, as that version shipped: no
+// lease, run_at or priority, the claim index on (job_type, status, id), no record of version 4.
+inline void undo_leases_and_scheduling(const Database& db) {
+  const bool mariadb = db.kind() == dialect::mariadb;
+  testing::execute_sql(
+      db, mariadb ? "DROP INDEX jobs_claim_priority ON jobs" : "DROP INDEX jobs_claim_priority");
+  for (const char* column : {"lease_expires_at", "run_at", "priority"}) {
+    testing::execute_sql(db, std::string("ALTER TABLE jobs DROP COLUMN ") + column);
+  }
+  testing::execute_sql(db, "CREATE INDEX jobs_claim_order ON jobs (job_type, status, id)");
+  testing::execute_sql(db, "DELETE FROM repokit_schema_versions WHERE version = 4");
+}
+
 // The rows of the three tables, to show that a refused or rolled-back unit wrote nothing.
 struct table_counts {
   std::int64_t channels = 0;

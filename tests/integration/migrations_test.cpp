@@ -76,7 +76,7 @@ TEST_CASE("migrations: a fresh database is migrated from 0 to the latest version
   REQUIRE(report);
   CHECK(report.value().from_version == 0);
   CHECK(report.value().to_version == latest_schema_version);
-  CHECK(report.value().applied == std::vector<int>{1, 2, 3});
+  CHECK(report.value().applied == std::vector<int>{1, 2, 3, 4});
   CHECK(schema_version(db).value() == latest_schema_version);
   CHECK(rows_in(db, "repokit_schema_versions") == latest_schema_version);
 
@@ -163,7 +163,7 @@ TEST_CASE("migrations: concurrent migrate() calls on separate handles apply each
       for (int version : reports[k].value().applied) applied_by_anyone.push_back(version);
     }
     std::sort(applied_by_anyone.begin(), applied_by_anyone.end());
-    CHECK(applied_by_anyone == std::vector<int>{1, 2, 3});  // each version applied exactly once
+    CHECK(applied_by_anyone == std::vector<int>{1, 2, 3, 4});  // each applied exactly once
     CHECK(rows_in(fixture.db(), "repokit_schema_versions") == latest_schema_version);
     CHECK(schema_version(fixture.db()).value() == latest_schema_version);
     for (const Database& db : databases) CHECK(db.pool().in_use == 0);
@@ -177,7 +177,7 @@ TEST_CASE("migrations: schema_version reports the latest version on a migrated d
   INFO(describe(version));
   REQUIRE(version);
   CHECK(version.value() == latest_schema_version);
-  CHECK(latest_schema_version == 3);
+  CHECK(latest_schema_version == 4);
 }
 
 TEST_CASE(
@@ -196,12 +196,13 @@ TEST_CASE(
   CHECK_THAT(plan.value().front().text(3), Catch::Contains("COVERING INDEX jobs_by_target_status"));
 }
 
-TEST_CASE("migrations: a database at version 2 moves to 3 and keeps its jobs",
+TEST_CASE("migrations: a database at version 2 moves to the latest and keeps its jobs",
           "[contract][migrations]") {
   test_database fixture;
   const Database& db = fixture.db();
   REQUIRE(job_repository(db, [](JobRepository& jobs) { return jobs.create_job("t", "kept"); }));
   // Back to version 2 as it was shipped: the old index, no record of version 3.
+  undo_leases_and_scheduling(db);
   testing::execute_sql(db, db.kind() == dialect::mariadb
                                ? "DROP INDEX jobs_by_target_status ON jobs"
                                : "DROP INDEX jobs_by_target_status");
@@ -213,8 +214,57 @@ TEST_CASE("migrations: a database at version 2 moves to 3 and keeps its jobs",
   INFO(describe(report));
   REQUIRE(report);
   CHECK(report.value().from_version == 2);
-  CHECK(report.value().applied == std::vector<int>{3});
+  CHECK(report.value().applied == std::vector<int>{3, 4});
   CHECK(has_index(db, "jobs_by_target_status"));
   CHECK_FALSE(has_index(db, "jobs_by_target"));
   CHECK(rows_in(db, "jobs") == 1);
+}
+
+TEST_CASE("migrations: version 4 adds leases and scheduling; jobs from before stay claimable",
+          "[contract][migrations]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  auto made = job_repository(db, [](JobRepository& jobs) -> result<Job> {
+    REPOKIT_TRYV(jobs.create_job("v3", "old-running"));
+    REPOKIT_TRY(auto claimed, jobs.claim_next("v3", "old-worker"));
+    if (!claimed) return failure(errc::not_found, "nothing claimed");
+    REPOKIT_TRYV(jobs.create_job("v3", "old-pending"));
+    return *claimed;
+  });
+  INFO(describe(made));
+  REQUIRE(made);
+  undo_leases_and_scheduling(db);
+  REQUIRE(schema_version(db).value() == 3);
+
+  auto report = migrate(db);
+  INFO(describe(report));
+  REQUIRE(report);
+  CHECK(report.value().applied == std::vector<int>{4});
+  CHECK(has_index(db, "jobs_claim_priority"));
+  CHECK_FALSE(has_index(db, "jobs_claim_order"));  // replaced: it cannot order by priority
+
+  // The job claimed under version 3 has no lease: no claim takes it over, reconcile_stale's
+  // time rule gives it back. The pending one is due (run_at 0).
+  const Job running = read_job(db, made.value().id).value();
+  CHECK(running.status == job_status::running);
+  CHECK(running.lease_expires_at == std::nullopt);
+  CHECK(running.run_at == timestamp{});
+  CHECK(running.priority == 0);
+  auto next = run_task(db, [](Repositories& repos) { return repos.jobs.claim_next("v3", "new"); });
+  INFO(describe(next));
+  REQUIRE(next);
+  REQUIRE(next.value());
+  CHECK(next.value()->target_id == "old-pending");
+  auto again = run_task(db, [](Repositories& repos) { return repos.jobs.claim_next("v3", "new"); });
+  REQUIRE(again);
+  CHECK_FALSE(again.value().has_value());
+
+  while (clock_now() <= running.updated_at) std::this_thread::yield();
+  auto reconciled = run_task(db, [](Repositories& repos) {
+    return repos.jobs.reconcile_stale(std::chrono::milliseconds{0});
+  });
+  INFO(describe(reconciled));
+  REQUIRE(reconciled);
+  CHECK(reconciled.value().requeued == 1);  // the old one; "old-pending" holds a live lease now
+  CHECK(read_job(db, made.value().id).value().status == job_status::pending);
 }

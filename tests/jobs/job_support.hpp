@@ -66,6 +66,17 @@ inline std::int64_t count_jobs(const Database& db, std::string_view job_type) {
   return count_with(db, count_jobs_of_type, params);
 }
 
+// The wall clock, as jobs keep their times.
+inline timestamp wall_clock() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// Sleeps until the wall clock has passed `t`. A lease's end or a run_at is a point in time:
+// waiting for it is waiting for the event itself.
+inline void wait_until_past(timestamp t) {
+  while (wall_clock() <= t) std::this_thread::sleep_until(t + std::chrono::milliseconds{1});
+}
+
 inline result<Job> read_job(const Database& db, std::int64_t id) {
   return lookup(db, [&](Repositories& repos) { return repos.jobs.get_job(id); });
 }

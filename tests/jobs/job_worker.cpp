@@ -13,16 +13,18 @@
 //     Writes "ready" once its connection is open, waits for a line (or end of file) on stdin,
 //     then calls work_on_next_job until no job is left, writing each processed job's id on a
 //     line of its own. Exits 0 unless a call failed.
-//   claim-and-hang URL JOB_TYPE WORKER_ID
-//     Claims one job with claim_next in run_task, writes its id (or "none") and flushes, then
-//     blocks reading stdin: it is there to be killed. Exits 0 at end of file, so a test that
-//     fails before killing it does not leave it behind.
+//   claim-and-hang URL JOB_TYPE WORKER_ID LEASE_MS
+//     Works on one job with work_on_next_job under a lease of LEASE_MS, which heartbeats renew
+//     while the work runs. The work writes the job's id and flushes, then blocks reading stdin:
+//     it is there to be killed mid-job. Writes "none" when no job was due. Exits 0 at end of
+//     file, so a test that fails before killing it does not leave it behind.
 //
 // Errors go to stderr. Retry warnings would be one line per SQLITE_BUSY: only errors are logged.
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -173,27 +175,27 @@ int drain(const std::string& url, const std::string& job_type, const std::string
 }
 
 int claim_and_hang(const std::string& url, const std::string& job_type,
-                   const std::string& worker_id) {
-  const Database db = open_or_exit(url, 1);
-  auto claimed = repokit::run_task(
-      db, [&](repokit::Repositories& repos) { return repos.jobs.claim_next(job_type, worker_id); });
-  if (!claimed) {
-    std::cerr << "job_worker: claim_next: " << claimed.error().describe() << '\n';
+                   const std::string& worker_id, std::chrono::milliseconds lease) {
+  const Database db = open_or_exit(url, 2);  // the claim's connection and the heartbeats'
+  auto worked = repokit::work_on_next_job(
+      db, job_type, worker_id,
+      [](const repokit::Job& job) {
+        std::cout << job.id << std::endl;
+        wait_for_go();  // until killed, or until the parent closes our stdin
+      },
+      {.claim = {.lease = lease}});
+  if (!worked) {
+    std::cerr << "job_worker: work_on_next_job: " << worked.error().describe() << '\n';
     return 1;
   }
-  if (claimed.value()) {
-    std::cout << claimed.value()->id << std::endl;
-  } else {
-    std::cout << "none" << std::endl;
-  }
-  wait_for_go();  // until killed, or until the parent closes our stdin
+  if (!worked.value()) std::cout << "none" << std::endl;
   return 0;
 }
 
 int usage() {
   std::cerr << "usage: job_worker race URL TARGETS CALLS_PER_TARGET THREADS\n"
                "       job_worker drain URL JOB_TYPE WORKER_ID\n"
-               "       job_worker claim-and-hang URL JOB_TYPE WORKER_ID\n";
+               "       job_worker claim-and-hang URL JOB_TYPE WORKER_ID LEASE_MS\n";
   return 2;
 }
 
@@ -205,8 +207,8 @@ int main(int argc, char** argv) try {
     return race(args[1], std::stoi(args[2]), std::stoi(args[3]), std::stoi(args[4]));
   }
   if (args.size() == 4 && args[0] == "drain") return drain(args[1], args[2], args[3]);
-  if (args.size() == 4 && args[0] == "claim-and-hang") {
-    return claim_and_hang(args[1], args[2], args[3]);
+  if (args.size() == 5 && args[0] == "claim-and-hang") {
+    return claim_and_hang(args[1], args[2], args[3], std::chrono::milliseconds{std::stoi(args[4])});
   }
   return usage();
 } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
-// A worker process killed (SIGKILL) while it holds a claimed job: the job stays running until
-// reconcile_stale gives it back (or fails it for good once out of attempts), another worker then
-// finishes it, and the dead worker's claim can no longer record an outcome.
+// A worker process killed (SIGKILL) while it works on a claimed job: its heartbeats stop, and once
+// the lease has run out the job is taken over by the next claim, or reconcile_stale gives it back
+// (or fails it for good once out of attempts); another worker then finishes it, and the dead
+// worker's claim can no longer record an outcome.
 #include <csignal>
 #include <string>
 #include <thread>
@@ -14,16 +15,20 @@ using repokit::testing::test_database;
 namespace {
 
 constexpr std::string_view job_type = "killable";
+// The hung worker's lease: renewed while it lives, run out soon after it is killed.
+constexpr std::chrono::milliseconds hung_lease{300};
 
 bool killed_by_sigkill(int status) {
   return status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
-// Runs a claim-and-hang worker until it has claimed `expected`, then kills it: the job is left
-// running under a worker that is gone. Answers the job as the dead worker left it.
+// Runs a claim-and-hang worker until it works on `expected`, then kills it: the job is left
+// running under a worker that is gone. Answers the job as the dead worker left it, once its
+// lease has run out.
 Job claim_and_kill(const test_database& fixture, std::int64_t expected,
                    const std::string& worker_id) {
-  worker_process hung({"claim-and-hang", fixture.url(), std::string(job_type), worker_id});
+  worker_process hung({"claim-and-hang", fixture.url(), std::string(job_type), worker_id,
+                       std::to_string(hung_lease.count())});
   const std::string line = hung.read_line();
   INFO("claim-and-hang printed '" << line << "'");
   REQUIRE(line == std::to_string(expected));
@@ -31,20 +36,45 @@ Job claim_and_kill(const test_database& fixture, std::int64_t expected,
   const int status = hung.wait();
   INFO("exit status " << status);
   REQUIRE(killed_by_sigkill(status));
-  auto left = read_job(fixture.db(), expected);
-  INFO(describe(left));
-  REQUIRE(left);
-  return left.value();
+  // A heartbeat whose COMMIT the server was still finishing may renew the lease once more after
+  // the kill: read the job again until the lease it shows has run out.
+  for (;;) {
+    auto left = read_job(fixture.db(), expected);
+    INFO(describe(left));
+    REQUIRE(left);
+    REQUIRE(left.value().lease_expires_at.has_value());
+    const timestamp expiry = *left.value().lease_expires_at;
+    if (wall_clock() > expiry) return left.value();
+    wait_until_past(expiry);
+  }
 }
 
-// reconcile_stale counts a job stale when its updated_at (milliseconds) is strictly before
-// now - older_than: with older_than 0 a job updated in the current millisecond is not stale yet.
-// Waits (without sleeping) until the wall clock has moved past `t`.
-void wait_for_clock_after(timestamp t) {
-  while (std::chrono::time_point_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now()) <= t) {
-    std::this_thread::yield();
-  }
+// Another worker works on the next job, which must be the dead worker's job `id`, on its second
+// attempt. Answers the job as it finished.
+Job rescue(const Database& db, std::int64_t id) {
+  int worked = 0;
+  auto finished = work_on_next_job(db, job_type, "rescuer", [&](const Job& job) {
+    if (job.id == id) ++worked;
+  });
+  INFO(describe(finished));
+  REQUIRE(finished);
+  REQUIRE(finished.value());
+  CHECK(worked == 1);
+  CHECK(finished.value()->id == id);
+  CHECK(finished.value()->status == job_status::succeeded);
+  CHECK(finished.value()->attempts == 2);
+  CHECK(finished.value()->worker_id == "rescuer");
+  return *finished.value();
+}
+
+// The dead worker's claim no longer applies: its outcome is refused and changes nothing.
+void check_late_outcome_refused(const Database& db, const Job& abandoned, const Job& finished) {
+  auto late = run_task(db, [&](Repositories& repos) {
+    return repos.jobs.finish_job(abandoned, job_status::failed, "late outcome of a dead worker");
+  });
+  INFO(describe(late));
+  CHECK(kind_of(late) == errc::invalid_state);
+  CHECK(read_job(db, abandoned.id).value() == finished);
 }
 
 result<reconcile_report> reconcile(const Database& db, std::chrono::milliseconds older_than,
@@ -67,7 +97,6 @@ TEST_CASE("a killed worker's job is requeued by reconcile_stale and finished by 
   CHECK(abandoned.attempts == 1);
   CHECK(abandoned.worker_id == "doomed-worker");
 
-  wait_for_clock_after(abandoned.updated_at);
   auto report = reconcile(db, std::chrono::milliseconds{0});
   INFO(describe(report));
   REQUIRE(report);
@@ -80,27 +109,27 @@ TEST_CASE("a killed worker's job is requeued by reconcile_stale and finished by 
   CHECK(requeued.worker_id == std::nullopt);
   CHECK(requeued.last_error.value_or("").find("stale") != std::string::npos);
 
-  int worked = 0;
-  auto finished = work_on_next_job(db, job_type, "rescuer", [&](const Job& job) {
-    if (job.id == id) ++worked;
-  });
-  INFO(describe(finished));
-  REQUIRE(finished);
-  REQUIRE(finished.value());
-  CHECK(worked == 1);
-  CHECK(finished.value()->id == id);
-  CHECK(finished.value()->status == job_status::succeeded);
-  CHECK(finished.value()->attempts == 2);
-  CHECK(finished.value()->worker_id == "rescuer");
-  CHECK(read_job(db, id).value() == *finished.value());
+  const Job finished = rescue(db, id);
+  CHECK(read_job(db, id).value() == finished);
+  check_late_outcome_refused(db, abandoned, finished);
+  CHECK(db.pool().in_use == 0);
+}
 
-  // The dead worker's claim no longer applies: its outcome is refused and changes nothing.
-  auto late = run_task(db, [&](Repositories& repos) {
-    return repos.jobs.finish_job(abandoned, job_status::failed, "late outcome of a dead worker");
-  });
-  INFO(describe(late));
-  CHECK(kind_of(late) == errc::invalid_state);
-  CHECK(read_job(db, id).value() == *finished.value());
+TEST_CASE("a killed worker's job is taken over by the next claim once its lease runs out",
+          "[claim]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  const std::int64_t id = seed_jobs(db, job_type, 1).front();
+
+  const Job abandoned = claim_and_kill(fixture, id, "doomed-worker");
+  REQUIRE(abandoned.attempts == 1);
+
+  // No reconcile_stale: the expired lease is all the next claim needs.
+  const Job finished = rescue(db, id);
+  CHECK(finished.lease_expires_at == std::nullopt);
+  check_late_outcome_refused(db, abandoned, finished);
+  CHECK(count_jobs(db, job_type) == 1);
+  CHECK(count_jobs(db, job_type, job_status::succeeded) == 1);
   CHECK(db.pool().in_use == 0);
 }
 
@@ -114,7 +143,6 @@ TEST_CASE("reconcile_stale fails a killed worker's job for good once it is out o
   REQUIRE(abandoned.status == job_status::running);
   REQUIRE(abandoned.attempts == 1);
 
-  wait_for_clock_after(abandoned.updated_at);
   auto report = reconcile(db, std::chrono::milliseconds{0}, 1);
   INFO(describe(report));
   REQUIRE(report);
@@ -147,7 +175,6 @@ TEST_CASE("a superseded claim cannot finish a job that was claimed again", "[cla
   // The worker restarts under the same id: only the attempt number tells its claims apart.
   const Job first = claim_and_kill(fixture, id, "restarting-worker");
   REQUIRE(first.attempts == 1);
-  wait_for_clock_after(first.updated_at);
   auto report = reconcile(db, std::chrono::milliseconds{0});
   REQUIRE(report);
   REQUIRE(report.value().requeued == 1);

@@ -22,7 +22,8 @@ bool sql_has(const statement& sql, std::string_view fragment) {
 row job_row(std::int64_t id, std::string status, std::int64_t attempts = 0) {
   return row({id, std::string("video_process"), std::string("V1"), std::move(status),
               std::string("{}"), attempts, std::monostate{}, std::monostate{}, std::int64_t{1},
-              std::int64_t{2}, std::monostate{}, std::monostate{}});
+              std::int64_t{2}, std::monostate{}, std::monostate{}, std::monostate{},
+              std::int64_t{1}, std::int64_t{0}});
 }
 
 using job_mock = statement_mock;
@@ -62,7 +63,7 @@ TEST_CASE("a move to running binds the job's id to the running transition",
   job_mock m;
   REQUIRE_CALL(m.session, query(_, _))
       .WITH(_1.name == "update_job_status" && sql_has(_1, "status = 'running'") &&
-            param_is(_2, 1, std::int64_t{5}) && _2.size() == 2)
+            param_is(_2, 2, std::int64_t{5}) && _2.size() == 3)
       .RETURN(rows_of({job_row(5, "running", 1)}));
   auto job = job_repository(
       m.db(), [](JobRepository& jobs) { return jobs.update_job_status(5, job_status::running); });
@@ -116,8 +117,8 @@ TEST_CASE("create_if_not_exists is one statement binding the key and the active 
   job_mock m;
   REQUIRE_CALL(m.session, query(_, _))
       .WITH(_1.name == "create_if_not_exists" && param_is(_2, 0, "video_process") &&
-            param_is(_2, 1, "V1") && param_is(_2, 4, "pending") && param_is(_2, 5, "running") &&
-            _2.size() == 6)
+            param_is(_2, 1, "V1") && param_is(_2, 6, "pending") && param_is(_2, 7, "running") &&
+            _2.size() == 8)
       .RETURN(rows_of({job_row(1, "pending")}));
   auto job = job_repository(m.db(), [](JobRepository& jobs) {
     return jobs.create_if_not_exists("video_process", "V1", R"({"q":1})");
@@ -171,7 +172,7 @@ TEST_CASE("statuses beyond the active index take a transaction-scoped lock on Po
       .RETURN(rows_of({row({std::int64_t{1}})}));
   REQUIRE_CALL(session, query(_, _))
       .IN_SEQUENCE(order)
-      .WITH(_1.name == "create_if_not_exists" && param_is(_2, 4, "succeeded"))
+      .WITH(_1.name == "create_if_not_exists" && param_is(_2, 6, "succeeded"))
       .RETURN(rows_of({}));
   REQUIRE_CALL(session, query(_, _))
       .IN_SEQUENCE(order)
@@ -199,7 +200,7 @@ TEST_CASE("claim_next asks PostgreSQL to skip rows other workers hold",
   mocked_database database(session, {}, dialect::postgresql);
   REQUIRE_CALL(session, query(_, _))
       .WITH(_1.name == "claim_next" && sql_has(_1, "FOR UPDATE SKIP LOCKED") &&
-            param_is(_2, 0, "worker-1") && param_is(_2, 2, "video_process"))
+            param_is(_2, 0, "worker-1") && param_is(_2, 3, "video_process"))
       .RETURN(rows_of({}));
   auto claimed = job_repository(database.db, [](JobRepository& jobs) {
     return jobs.claim_next("video_process", "worker-1");
@@ -215,7 +216,7 @@ TEST_CASE("claim_next on SQLite takes the write lock at BEGIN", "[repositories][
   // SQLite has no SKIP LOCKED; BEGIN IMMEDIATE above is what serialises claims there.
   REQUIRE_CALL(session, query(_, _))
       .WITH(_1.name == "claim_next" && !sql_has(_1, "SKIP LOCKED") && param_is(_2, 0, "worker-1") &&
-            param_is(_2, 2, "video_process"))
+            param_is(_2, 3, "video_process"))
       .RETURN(rows_of({job_row(4, "running", 1)}));
   REQUIRE_CALL(session, commit()).RETURN(ok());
   mocked_database database(session);
@@ -281,4 +282,107 @@ TEST_CASE("reconcile_stale fails exhausted jobs, then requeues the rest",
   // Both statements look at the same jobs: running, untouched for the five minutes asked.
   CHECK(failing[0] - failing[1] == 5 * 60 * 1000);
   CHECK(requeueing == failing);
+}
+
+TEST_CASE("create_job binds the schedule: run_at, or now when none is given, and the priority",
+          "[repositories][jobs][schedule]") {
+  job_mock m;
+  const timestamp later{std::chrono::milliseconds{4'000'000'000'000}};
+  std::int64_t now_bound = 0;
+  std::int64_t run_at_bound = 0;
+  REQUIRE_CALL(m.session, query(_, _))
+      .WITH(_1.name == "create_job" && param_is(_2, 4, std::int64_t{4'000'000'000'000}) &&
+            param_is(_2, 5, std::int64_t{7}))
+      .RETURN(rows_of({job_row(1, "pending")}));
+  REQUIRE_CALL(m.session, query(_, _))
+      .WITH(_1.name == "create_job" && param_is(_2, 5, std::int64_t{0}))
+      .LR_SIDE_EFFECT(now_bound = std::get<std::int64_t>(_2[3]))
+      .LR_SIDE_EFFECT(run_at_bound = std::get<std::int64_t>(_2[4]))
+      .RETURN(rows_of({job_row(2, "pending")}));
+  auto made = job_repository(m.db(), [&](JobRepository& jobs) -> result<void> {
+    REPOKIT_TRYV(jobs.create_job("video_process", "V1", "{}", {.run_at = later, .priority = 7}));
+    REPOKIT_TRYV(jobs.create_job("video_process", "V2"));
+    return success();
+  });
+  REQUIRE(made);
+  CHECK(now_bound > 0);
+  CHECK(run_at_bound == now_bound);
+}
+
+TEST_CASE("claim_next binds a lease ending `lease` after the claim, and its attempt limit",
+          "[repositories][jobs][lease]") {
+  job_mock m;
+  std::int64_t now_bound = 0;
+  std::int64_t lease_until_bound = 0;
+  REQUIRE_CALL(m.session, query(_, _))
+      .WITH(_1.name == "claim_next" && param_is(_2, 0, "worker-1") &&
+            param_is(_2, 3, "video_process") && param_is(_2, 4, std::int64_t{5}) && _2.size() == 5)
+      .LR_SIDE_EFFECT(now_bound = std::get<std::int64_t>(_2[1]))
+      .LR_SIDE_EFFECT(lease_until_bound = std::get<std::int64_t>(_2[2]))
+      .RETURN(rows_of({}));
+  auto claimed = job_repository(m.db(), [](JobRepository& jobs) {
+    return jobs.claim_next("video_process", "worker-1",
+                           {.lease = std::chrono::seconds{45}, .max_attempts = 5});
+  });
+  REQUIRE(claimed);
+  CHECK(lease_until_bound - now_bound == 45'000);
+}
+
+TEST_CASE("a lease or attempt limit out of range is refused before any SQL runs",
+          "[repositories][jobs][lease]") {
+  job_mock m;  // no query is allowed
+  const Job claimed{.id = 5, .status = job_status::running, .attempts = 1, .worker_id = "w"};
+  for (const std::chrono::milliseconds bad :
+       {std::chrono::milliseconds{0}, std::chrono::milliseconds{-5},
+        max_lease + std::chrono::milliseconds{1}, std::chrono::milliseconds::max()}) {
+    auto refused = job_repository(m.db(), [&](JobRepository& jobs) -> result<void> {
+      auto claim = jobs.claim_next("video_process", "w", {.lease = bad});
+      CHECK(claim.error().kind == errc::invalid_argument);
+      auto beat = jobs.heartbeat(claimed, bad);
+      CHECK(beat.error().kind == errc::invalid_argument);
+      return success();
+    });
+    CHECK(refused);
+  }
+  auto no_attempts = job_repository(m.db(), [](JobRepository& jobs) {
+    return jobs.claim_next("video_process", "w", {.max_attempts = 0});
+  });
+  REQUIRE_FALSE(no_attempts);
+  CHECK(no_attempts.error().kind == errc::invalid_argument);
+}
+
+TEST_CASE("heartbeat renews under the claim's guard and says when the claim was lost",
+          "[repositories][jobs][lease]") {
+  job_mock m;
+  const Job claimed{.id = 5,
+                    .job_type = "video_process",
+                    .target_id = "V1",
+                    .status = job_status::running,
+                    .attempts = 1,
+                    .worker_id = "worker-1"};
+  std::int64_t lease_until_bound = 0;
+  std::int64_t now_bound = 0;
+  trompeloeil::sequence order;
+  REQUIRE_CALL(m.session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(_1.name == "heartbeat" &&
+            sql_has(_1, "AND attempts = :attempts AND COALESCE(worker_id, '') = :worker_id") &&
+            param_is(_2, 2, std::int64_t{5}) && param_is(_2, 3, std::int64_t{1}) &&
+            param_is(_2, 4, "worker-1"))
+      .LR_SIDE_EFFECT(lease_until_bound = std::get<std::int64_t>(_2[0]))
+      .LR_SIDE_EFFECT(now_bound = std::get<std::int64_t>(_2[1]))
+      .RETURN(rows_of({}));
+  REQUIRE_CALL(m.session, query(_, _))
+      .IN_SEQUENCE(order)
+      .WITH(_1.name == "get_job" && param_is(_2, 0, std::int64_t{5}))
+      .RETURN(rows_of({job_row(5, "running", 2)}));
+  auto renewed = job_repository(m.db(), [&](JobRepository& jobs) {
+    return jobs.heartbeat(claimed, std::chrono::seconds{30});
+  });
+  CHECK(lease_until_bound - now_bound == 30'000);
+  REQUIRE_FALSE(renewed);
+  CHECK(renewed.error().kind == errc::invalid_state);
+  CHECK(renewed.error().message ==
+        "job 5 was claimed again (attempt 2) after this claim (attempt 1); its lease is not "
+        "renewed");
 }

@@ -21,7 +21,7 @@ row job_row() {
   return row({std::int64_t{1}, std::string("video_process"), std::string("V1"),
               std::string("pending"), std::string("{}"), std::int64_t{0}, std::monostate{},
               std::monostate{}, std::int64_t{1}, std::int64_t{1}, std::monostate{},
-              std::monostate{}});
+              std::monostate{}, std::monostate{}, std::int64_t{1}, std::int64_t{0}});
 }
 
 }  // namespace

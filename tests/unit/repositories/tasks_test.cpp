@@ -15,14 +15,16 @@ namespace {
 row running_job(std::int64_t id, std::int64_t attempts) {
   return row({id, std::string("video_process"), std::string("V1"), std::string("running"),
               std::string("{}"), attempts, std::monostate{}, std::string("w1"), std::int64_t{1},
-              std::int64_t{2}, std::int64_t{2}, std::monostate{}});
+              std::int64_t{2}, std::int64_t{2}, std::monostate{}, std::int64_t{60'002},
+              std::int64_t{1}, std::int64_t{0}});
 }
 
 row finished_job(std::int64_t id, std::string status, std::optional<std::string> error) {
   value last_error = error ? value{*error} : value{std::monostate{}};
   return row({id, std::string("video_process"), std::string("V1"), std::move(status),
               std::string("{}"), std::int64_t{1}, std::move(last_error), std::string("w1"),
-              std::int64_t{1}, std::int64_t{3}, std::int64_t{2}, std::int64_t{3}});
+              std::int64_t{1}, std::int64_t{3}, std::int64_t{2}, std::int64_t{3}, std::monostate{},
+              std::int64_t{1}, std::int64_t{0}});
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // JobRepository: processing jobs, inside one unit of work. A job moves
 //   pending -> running -> succeeded | failed,   running | failed -> pending (requeue),
 //   pending -> failed (cancel);
-// every other move is refused with errc::invalid_state and changes nothing.
+// every other move is refused with errc::invalid_state and changes nothing. A claim holds its
+// job for a lease, which the claiming worker renews with heartbeats; once the lease has expired
+// another worker may claim the job again, and the first claim's outcome is refused.
 #pragma once
 
 #include <array>
@@ -23,6 +25,24 @@ struct reconcile_report {
   std::uint64_t failed = 0;    // out of attempts: failed for good
 };
 
+// How long a claim holds its job unless renewed, when the caller does not say.
+inline constexpr std::chrono::milliseconds default_lease = std::chrono::minutes{1};
+// The longest lease a claim or heartbeat may ask for.
+inline constexpr std::chrono::milliseconds max_lease = std::chrono::hours{24 * 30};
+
+struct claim_options {
+  std::chrono::milliseconds lease = default_lease;
+  // A job whose lease expired is claimed again only while it has had fewer attempts than this;
+  // after that it stays running until reconcile_stale fails it.
+  std::int64_t max_attempts = 3;
+};
+
+// When a new job may be claimed, and before which others.
+struct job_schedule {
+  std::optional<timestamp> run_at{};  // not claimable before; now when empty
+  std::int32_t priority = 0;          // claims take higher priorities first, then earlier run_at
+};
+
 // The statuses during which a (job_type, target_id) pair may have only one job.
 inline constexpr std::array<job_status, 2> active_job_statuses{job_status::pending,
                                                                job_status::running};
@@ -36,7 +56,7 @@ class JobRepository {
 
   // A new pending job. errc::integrity if an active job exists for the same type and target.
   result<Job> create_job(std::string_view job_type, std::string_view target_id,
-                         std::string_view parameters = "{}");
+                         std::string_view parameters = "{}", const job_schedule& schedule = {});
   // errc::not_found when there is no such job.
   result<Job> get_job(std::int64_t id);
   // Whether a job of this type and target is in one of `statuses` (1 to 4 of them).
@@ -53,14 +73,24 @@ class JobRepository {
   // error. The default statuses are guarded by the unique index of active jobs (an upsert);
   // other sets by a transaction-scoped lock on (job_type, target_id) on PostgreSQL and by the
   // write lock on SQLite. A job stays unique while active whatever the statuses asked for.
+  // `schedule` applies to a job this call creates; an existing job keeps its own.
   result<created_or_existing<Job>> create_if_not_exists(
       std::string_view job_type, std::string_view target_id, std::string_view parameters = "{}",
-      std::span<const job_status> check_statuses = active_job_statuses);
+      std::span<const job_status> check_statuses = active_job_statuses,
+      const job_schedule& schedule = {});
 
-  // Atomically takes the oldest pending job of this type and marks it running for `worker_id`,
-  // counting an attempt; nothing when none is pending. Concurrent workers never get the same
-  // job (FOR UPDATE SKIP LOCKED on PostgreSQL, the write lock on SQLite).
-  result<std::optional<Job>> claim_next(std::string_view job_type, std::string_view worker_id);
+  // Atomically takes a job of this type and marks it running for `worker_id` under a lease of
+  // `options.lease`, counting an attempt; nothing when none is due. It takes first a running
+  // job whose lease has expired (while it has attempts left), then the due pending job of
+  // highest priority, earliest run_at, lowest id. Concurrent workers never get the same job
+  // (SKIP LOCKED on PostgreSQL and MariaDB, the write lock on SQLite).
+  result<std::optional<Job>> claim_next(std::string_view job_type, std::string_view worker_id,
+                                        const claim_options& options = {});
+
+  // Renews the lease of a job this worker claimed: it now ends `lease` from now. Guarded by the
+  // claim like finish_job: errc::invalid_state when the job was claimed again or has finished,
+  // which tells the worker its outcome will not be recorded.
+  result<Job> heartbeat(const Job& claimed, std::chrono::milliseconds lease = default_lease);
 
   // Records the outcome of a job this worker claimed: succeeded (clearing last_error, or setting
   // it to `error` as a note), failed (with `error`) or pending (give it back). Guarded by the
@@ -69,14 +99,18 @@ class JobRepository {
   result<Job> finish_job(const Job& claimed, job_status outcome,
                          std::optional<std::string_view> error = std::nullopt);
 
-  // Running jobs not updated for `older_than` or longer (their worker died) go back to pending,
-  // or to failed once they have had `max_attempts` attempts. For worker start-up.
+  // Running jobs whose lease has expired and that were not claimed or renewed for `older_than`
+  // or longer (their worker died) go back to pending, or to failed once they have had
+  // `max_attempts` attempts. A job under a live lease is never touched. For worker start-up.
   result<reconcile_report> reconcile_stale(std::chrono::milliseconds older_than,
                                            std::int64_t max_attempts = 3);
 
   UnitOfWork& unit() const noexcept { return *unit_; }
 
  private:
+  // Why a guarded update under `claimed` matched nothing, as errc::invalid_state.
+  error claim_lost(const Job& claimed, std::string_view consequence);
+
   UnitOfWork* unit_;
 };
 

@@ -1,6 +1,8 @@
 // Long work must not hold a session. work_on_next_job runs a job in three phases:
-//   1. claim: a unit that takes the next pending job and marks it running, then commits;
-//   2. work:  work(job) with no session held (it may open units of its own);
+//   1. claim: a unit that takes the next due job and marks it running under a lease, then
+//      commits;
+//   2. work:  work(job) with no session held (it may open units of its own), while heartbeats
+//      renew the lease;
 //   3. record: a new unit that stores the outcome, guarded by the claim.
 #pragma once
 
@@ -10,29 +12,40 @@
 #include <string_view>
 #include <type_traits>
 
+#include "repokit/repositories/lease_renewal.hpp"
 #include "repokit/repositories/tasks.hpp"
 
 namespace repokit {
 
+struct work_options {
+  // The claim's lease, renewed every third of it while the work runs, and the attempts after
+  // which a job whose lease expired is no longer taken over.
+  claim_options claim{};
+  task_options task{};  // the units that claim, renew and record
+};
+
 namespace detail {
 result<std::optional<Job>> claim_for_work(const Database& db, std::string_view job_type,
-                                          std::string_view worker_id, const task_options& options);
+                                          std::string_view worker_id, const work_options& options);
 result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,
                            const task_options& options);
 }  // namespace detail
 
-// Claims the next pending job of `job_type` for `worker_id`, runs work(const Job&) outside any
-// unit of work, and records succeeded, or failed with the error's text when work returns an
-// error or throws. Answers the finished job, or nothing when no job was pending.
+// Claims the next due job of `job_type` for `worker_id`, runs work(const Job&) outside any
+// unit of work while its lease is renewed, and records succeeded, or failed with the error's
+// text when work returns an error or throws. Answers the finished job, or nothing when no job
+// was due; errc::invalid_state when the claim was lost meanwhile (the work ran past an expired
+// lease and another worker took the job over).
 template <class Work>
 result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view job_type,
                                             std::string_view worker_id, Work&& work,
-                                            task_options options = {}) {
+                                            work_options options = {}) {
   REPOKIT_TRY(auto claimed, detail::claim_for_work(db, job_type, worker_id, options));
   if (!claimed) return std::optional<Job>{};
 
   std::optional<std::string> error;
   try {
+    const lease_renewal renewal(db, *claimed, options.claim.lease, options.task);
     if constexpr (std::is_void_v<std::invoke_result_t<Work&, const Job&>>) {
       work(std::as_const(*claimed));
     } else {
@@ -44,7 +57,7 @@ result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view
   } catch (...) {
     error = "unknown exception";
   }
-  REPOKIT_TRY(auto finished, detail::record_outcome(db, *claimed, std::move(error), options));
+  REPOKIT_TRY(auto finished, detail::record_outcome(db, *claimed, std::move(error), options.task));
   return std::optional<Job>{std::move(finished)};
 }
 

@@ -66,6 +66,9 @@ struct Job {
   timestamp updated_at{};
   std::optional<timestamp> started_at{};
   std::optional<timestamp> finished_at{};
+  std::optional<timestamp> lease_expires_at{};  // while running: the claim holds until then
+  timestamp run_at{};                           // not claimable before
+  std::int32_t priority = 0;                    // claimed highest first
   bool operator==(const Job&) const = default;
 };
 

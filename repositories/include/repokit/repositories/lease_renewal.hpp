@@ -1,0 +1,40 @@
+// Heartbeats for a claimed job while its work runs with no session held. One background thread
+// per process renews every live renewal's lease a third of a lease after the last renewal, each
+// in a unit of work of its own, so a job that runs for hours keeps its claim as long as its
+// process lives, and loses it one lease after the process dies.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "repokit/repositories/job_repository.hpp"
+#include "repokit/repositories/tasks.hpp"
+
+namespace repokit {
+
+class lease_renewal {
+ public:
+  // Starts renewing the lease of `claimed` (just claimed with this `lease`) until destruction.
+  // `options` are those of each renewal's unit.
+  lease_renewal(const Database& db, const Job& claimed, std::chrono::milliseconds lease,
+                const task_options& options = {});
+  // Stops renewing, after waiting for a renewal under way; the lease then runs out unless the
+  // job's outcome is recorded first.
+  ~lease_renewal();
+  lease_renewal(const lease_renewal&) = delete;
+  lease_renewal& operator=(const lease_renewal&) = delete;
+
+  // Whether a renewal found the claim lost (the job was claimed again after its lease expired,
+  // or was finished or moved by someone else): this worker's outcome will be refused.
+  bool claim_lost() const noexcept;
+  // The renewals that succeeded so far.
+  std::uint64_t renewals() const noexcept;
+
+  struct entry;
+
+ private:
+  std::shared_ptr<entry> entry_;
+};
+
+}  // namespace repokit

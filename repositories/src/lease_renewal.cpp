@@ -1,0 +1,137 @@
+#include "repokit/repositories/lease_renewal.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+namespace repokit {
+
+struct lease_renewal::entry {
+  const Database* db = nullptr;
+  Job claimed{};
+  std::chrono::milliseconds lease{};
+  task_options options{};
+  std::chrono::steady_clock::time_point due{};
+  bool renewing = false;  // guarded by the keeper's mutex
+  std::atomic<bool> lost{false};
+  std::atomic<std::uint64_t> renewals{0};
+};
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds renewal_period(std::chrono::milliseconds lease) {
+  return std::max(lease / 3, std::chrono::milliseconds{1});
+}
+
+// The process's renewal thread, started with the first renewal and stopped at exit.
+class keeper {
+ public:
+  static keeper& instance() {
+    static keeper the_keeper;
+    return the_keeper;
+  }
+
+  void add(std::shared_ptr<lease_renewal::entry> renewal) {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    entries_.push_back(std::move(renewal));
+    changed_.notify_all();
+  }
+
+  void remove(const lease_renewal::entry* renewal) {
+    std::unique_lock lock(mutex_);
+    std::erase_if(entries_, [renewal](const auto& e) { return e.get() == renewal; });
+    changed_.wait(lock, [renewal] { return !renewal->renewing; });
+  }
+
+  ~keeper() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      changed_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  keeper() = default;
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      const auto next =
+          std::min_element(entries_.begin(), entries_.end(),
+                           [](const auto& a, const auto& b) { return a->due < b->due; });
+      if (next == entries_.end()) {
+        changed_.wait(lock);
+        continue;
+      }
+      if (clock::now() < (*next)->due) {
+        changed_.wait_until(lock, (*next)->due);
+        continue;
+      }
+      const std::shared_ptr<lease_renewal::entry> renewal = *next;
+      renewal->renewing = true;
+      lock.unlock();
+      renew(*renewal);
+      lock.lock();
+      renewal->renewing = false;
+      renewal->due = clock::now() + renewal_period(renewal->lease);
+      // A lost claim is not renewed again.
+      if (renewal->lost) std::erase(entries_, renewal);
+      changed_.notify_all();
+    }
+  }
+
+  static void renew(lease_renewal::entry& renewal) {
+    auto renewed = run_task(
+        *renewal.db,
+        [&](Repositories& repos) { return repos.jobs.heartbeat(renewal.claimed, renewal.lease); },
+        renewal.options);
+    if (renewed) {
+      ++renewal.renewals;
+    } else if (renewed.error().kind == errc::invalid_state) {
+      renewal.db->logger().warn("Job {} lost its claim: {}", renewal.claimed.id,
+                                renewed.error().describe());
+      renewal.lost = true;
+    } else {
+      renewal.db->logger().warn("Job {}: renewing its lease failed, trying again: {}",
+                                renewal.claimed.id, renewed.error().describe());
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::shared_ptr<lease_renewal::entry>> entries_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+lease_renewal::lease_renewal(const Database& db, const Job& claimed,
+                             std::chrono::milliseconds lease, const task_options& options)
+    : entry_(std::make_shared<entry>()) {
+  entry_->db = &db;
+  entry_->claimed = claimed;
+  entry_->lease = lease;
+  entry_->options = options;
+  entry_->due = clock::now() + renewal_period(lease);
+  keeper::instance().add(entry_);
+}
+
+lease_renewal::~lease_renewal() { keeper::instance().remove(entry_.get()); }
+
+bool lease_renewal::claim_lost() const noexcept { return entry_->lost; }
+
+std::uint64_t lease_renewal::renewals() const noexcept { return entry_->renewals; }
+
+}  // namespace repokit
