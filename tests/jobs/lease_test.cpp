@@ -298,3 +298,29 @@ TEST_CASE("create_if_not_exists schedules the job it creates, not the one it fin
   REQUIRE(none);
   CHECK_FALSE(none.value().has_value());  // due in two hours
 }
+
+TEST_CASE("reconcile_stale gives back only running jobs: finished ones stay finished", "[lease]") {
+  constexpr std::string_view job_type = "lease_finished";
+  test_database fixture;
+  const Database& db = fixture.db();
+  seed_jobs(db, job_type, 2);
+  std::vector<Job> finished;
+  for (const job_status outcome : {job_status::succeeded, job_status::failed}) {
+    const Job held = claim_only_job(db, job_type, "w1");
+    auto done = run_task(
+        db, [&](Repositories& repos) { return repos.jobs.finish_job(held, outcome, "done"); });
+    INFO(describe(done));
+    REQUIRE(done);
+    CHECK(done.value().status == outcome);
+    CHECK(done.value().last_error == "done");  // kept as a note on success, as the error else
+    finished.push_back(done.value());
+  }
+  wait_until_past(std::max(finished[0].updated_at, finished[1].updated_at));
+
+  auto report = reconcile(db, milliseconds{0});
+  INFO(describe(report));
+  REQUIRE(report);
+  CHECK(report.value().requeued == 0);
+  CHECK(report.value().failed == 0);
+  for (const Job& job : finished) CHECK(read_job(db, job.id).value() == job);
+}
