@@ -1,6 +1,7 @@
 #include "repokit/repositories/job_repository.hpp"
 
 #include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -205,6 +206,16 @@ constexpr finish_statement finish_released{
                    "last_error = COALESCE(:error, last_error), lease_expires_at = NULL",
                    claim_guard>};
 
+// A failed attempt with attempts left: pending again, due at :run_at. The worker's id stays, so
+// that a retried unit can tell its own outcome (the same worker and attempt) from another's.
+constexpr command<Job(timestamp, timestamp, std::string_view, std::int64_t, std::int64_t,
+                      std::string_view)>
+    retry_later{"retry_or_fail",
+                guarded_update<"UPDATE jobs SET status = 'pending', run_at = :run_at, "
+                               "updated_at = :now, last_error = :error, started_at = NULL, "
+                               "finished_at = NULL, lease_expires_at = NULL",
+                               claim_guard>};
+
 // A heartbeat: the claim's lease now ends at :lease_until. Guarded by the claim like an outcome.
 constexpr command<Job(timestamp, timestamp, std::int64_t, std::int64_t, std::string_view)>
     renew_lease{"heartbeat",
@@ -353,6 +364,32 @@ result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
   const timestamp now = detail::now();
   return unit_->one(claim_next_job, worker_id, now, now + options.lease, job_type,
                     options.max_attempts);
+}
+
+result<Job> JobRepository::retry_or_fail(const Job& claimed, std::string_view error,
+                                         const job_retry_policy& policy) {
+  REPOKIT_TRYV(check_job_id(claimed.id));
+  REPOKIT_TRYV(check_text("error", error));
+  if (policy.max_attempts < 1 || !(policy.delay.initial_delay >= seconds{0}) ||
+      !(policy.delay.max_delay >= policy.delay.initial_delay) ||
+      !(policy.delay.multiplier >= 1.0) ||
+      policy.delay.max_delay > std::chrono::duration_cast<seconds>(max_lease)) {
+    return failure(errc::invalid_argument,
+                   "a job retry policy needs max_attempts >= 1, 0 <= initial_delay <= max_delay "
+                   "<= 30 days and multiplier >= 1");
+  }
+  if (claimed.attempts >= policy.max_attempts)
+    return finish_job(claimed, job_status::failed, error);
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      policy.delay.delay(static_cast<int>(std::min<std::int64_t>(claimed.attempts, 64)), draw));
+  const std::string_view worker = claimed.worker_id ? std::string_view(*claimed.worker_id) : "";
+  const timestamp now = detail::now();
+  REPOKIT_TRY(auto waiting, unit_->one(retry_later, now + wait, now, error, claimed.id,
+                                       claimed.attempts, worker));
+  if (waiting) return std::move(*waiting);
+  return failure(claim_lost(claimed, "its outcome is not recorded"));
 }
 
 result<Job> JobRepository::heartbeat(const Job& claimed, std::chrono::milliseconds lease) {

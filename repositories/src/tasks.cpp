@@ -26,29 +26,33 @@ result<std::optional<Job>> claim_for_work(const Database& db, std::string_view j
 }
 
 result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,
-                           const task_options& options) {
-  REPOKIT_TRYV(refuse_inherited_unit(options.name));  // the work must not leave a unit open
-  const job_status outcome = error ? job_status::failed : job_status::succeeded;
+                           const work_options& options) {
+  const task_options& task = options.task;
+  REPOKIT_TRYV(refuse_inherited_unit(task.name));  // the work must not leave a unit open
+  const bool retried = error && options.retry && claimed.attempts < options.retry->max_attempts;
+  const job_status outcome =
+      !error ? job_status::succeeded : (retried ? job_status::pending : job_status::failed);
   // Idempotent: when a connection dies during COMMIT the outcome may have landed. The retry
-  // then finds the job already finished under this very claim, which is success, not a refusal.
-  return unit_of_work(db,
-                      scope_options{.propagate = propagation::independent,
-                                    .retry = options.retry,
-                                    .idempotent = true,
-                                    .name = options.name,
-                                    .statement_timeout = options.statement_timeout},
-                      [&](Repositories& repos) -> result<Job> {
-                        auto finished = error ? repos.jobs.finish_job(claimed, outcome, *error)
-                                              : repos.jobs.finish_job(claimed, outcome);
-                        if (finished || finished.error().kind != errc::invalid_state)
-                          return finished;
-                        REPOKIT_TRY(auto current, repos.jobs.get_job(claimed.id));
-                        const bool recorded_by_this_claim = current.status == outcome &&
-                                                            current.attempts == claimed.attempts &&
-                                                            current.worker_id == claimed.worker_id;
-                        if (recorded_by_this_claim) return current;
-                        return finished;
-                      });
+  // then finds the job already moved under this very claim, which is success, not a refusal.
+  return unit_of_work(
+      db,
+      scope_options{.propagate = propagation::independent,
+                    .retry = task.retry,
+                    .idempotent = true,
+                    .name = task.name,
+                    .statement_timeout = task.statement_timeout},
+      [&](Repositories& repos) -> result<Job> {
+        auto finished = !error          ? repos.jobs.finish_job(claimed, outcome)
+                        : options.retry ? repos.jobs.retry_or_fail(claimed, *error, *options.retry)
+                                        : repos.jobs.finish_job(claimed, outcome, *error);
+        if (finished || finished.error().kind != errc::invalid_state) return finished;
+        REPOKIT_TRY(auto current, repos.jobs.get_job(claimed.id));
+        const bool recorded_by_this_claim = current.status == outcome &&
+                                            current.attempts == claimed.attempts &&
+                                            current.worker_id == claimed.worker_id;
+        if (recorded_by_this_claim) return current;
+        return finished;
+      });
 }
 
 }  // namespace repokit::detail

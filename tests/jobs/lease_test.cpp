@@ -1,6 +1,7 @@
-// Leases and scheduling against real databases: a claim holds its job while heartbeats renew
-// its lease, an expired lease lets the next claim take the job over and refuses the first
-// claim's outcome, and claims follow priority, then run_at, then id.
+// Leases, scheduling and retries against real databases: a claim holds its job while heartbeats
+// renew its lease, an expired lease lets the next claim take the job over and refuses the first
+// claim's outcome, claims follow priority, then run_at, then id, and a failed attempt comes back
+// after its backoff until the job is out of attempts.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -323,4 +324,71 @@ TEST_CASE("reconcile_stale gives back only running jobs: finished ones stay fini
   CHECK(report.value().requeued == 0);
   CHECK(report.value().failed == 0);
   for (const Job& job : finished) CHECK(read_job(db, job.id).value() == job);
+}
+
+TEST_CASE("failed attempts come back after a growing backoff, then fail for good",
+          "[lease][retry]") {
+  constexpr std::string_view job_type = "retried";
+  test_database fixture;
+  const Database& db = fixture.db();
+  const std::int64_t id = seed_jobs(db, job_type, 1).front();
+  const work_options options{.retry = job_retry_policy{.max_attempts = 3,
+                                                       .delay = {.initial_delay = seconds{0.2},
+                                                                 .max_delay = seconds{1},
+                                                                 .jitter = jitter_mode::none}}};
+  auto fail_once = [&] {
+    return work_on_next_job(
+        db, job_type, "w1",
+        [](const Job& job) -> result<void> {
+          return failure(errc::invalid_argument, "attempt " + std::to_string(job.attempts));
+        },
+        options);
+  };
+
+  for (const std::int64_t attempt : {1, 2}) {
+    const timestamp before = wall_clock();
+    auto outcome = fail_once();
+    const timestamp after = wall_clock();
+    INFO("attempt " << attempt << ": " << describe(outcome));
+    REQUIRE(outcome);
+    REQUIRE(outcome.value());
+    const Job& waiting = *outcome.value();
+    CHECK(waiting.id == id);
+    CHECK(waiting.status == job_status::pending);
+    CHECK(waiting.attempts == attempt);
+    CHECK(waiting.last_error.value_or("").find("attempt " + std::to_string(attempt)) !=
+          std::string::npos);
+    const milliseconds backoff{200 * (attempt == 1 ? 1 : 2)};  // 0.2 s, then 0.4 s
+    CHECK(waiting.run_at >= before + backoff);
+    CHECK(waiting.run_at <= after + backoff);
+    // Not due yet: nothing to claim until run_at.
+    if (wall_clock() < waiting.run_at) {
+      auto early = claim(db, job_type, "w2");
+      REQUIRE(early);
+      CHECK_FALSE(early.value().has_value());
+    }
+    wait_until_past(waiting.run_at);
+  }
+
+  auto last = fail_once();
+  INFO(describe(last));
+  REQUIRE(last);
+  REQUIRE(last.value());
+  const Job dead = *last.value();
+  CHECK(dead.status == job_status::failed);
+  CHECK(dead.attempts == 3);
+  CHECK(dead.finished_at.has_value());
+  CHECK(dead.last_error.value_or("").find("attempt 3") != std::string::npos);
+  auto nothing = claim(db, job_type, "w2");
+  REQUIRE(nothing);
+  CHECK_FALSE(nothing.value().has_value());  // out of attempts: never claimed again
+
+  // Requeued by hand, it is claimable again.
+  auto requeued = job_repository(
+      db, [&](JobRepository& jobs) { return jobs.update_job_status(id, job_status::pending); });
+  INFO(describe(requeued));
+  REQUIRE(requeued);
+  const Job again = claim_only_job(db, job_type, "w3");
+  CHECK(again.id == id);
+  CHECK(again.attempts == 4);
 }

@@ -386,3 +386,58 @@ TEST_CASE("heartbeat renews under the claim's guard and says when the claim was 
         "job 5 was claimed again (attempt 2) after this claim (attempt 1); its lease is not "
         "renewed");
 }
+
+TEST_CASE("retry_or_fail sends a job back with run_at pushed out by the policy's backoff",
+          "[repositories][jobs][retry]") {
+  job_mock m;
+  const Job claimed{.id = 5, .status = job_status::running, .attempts = 2, .worker_id = "w1"};
+  std::int64_t run_at_bound = 0;
+  std::int64_t now_bound = 0;
+  REQUIRE_CALL(m.session, query(_, _))
+      .WITH(_1.name == "retry_or_fail" && sql_has(_1, "status = 'pending'") &&
+            param_is(_2, 2, "disk full") && param_is(_2, 3, std::int64_t{5}) &&
+            param_is(_2, 4, std::int64_t{2}) && param_is(_2, 5, "w1"))
+      .LR_SIDE_EFFECT(run_at_bound = std::get<std::int64_t>(_2[0]))
+      .LR_SIDE_EFFECT(now_bound = std::get<std::int64_t>(_2[1]))
+      .RETURN(rows_of({job_row(5, "pending", 2)}));
+  const job_retry_policy policy{
+      .max_attempts = 3,
+      .delay = {
+          .initial_delay = seconds{1}, .max_delay = seconds{60}, .jitter = jitter_mode::none}};
+  auto waiting = job_repository(m.db(), [&](JobRepository& jobs) {
+    return jobs.retry_or_fail(claimed, "disk full", policy);
+  });
+  REQUIRE(waiting);
+  CHECK(run_at_bound - now_bound == 2'000);  // the second attempt failed: 1 s doubled
+}
+
+TEST_CASE("retry_or_fail fails a job for good once it has had its attempts",
+          "[repositories][jobs][retry]") {
+  job_mock m;
+  const Job claimed{.id = 5, .status = job_status::running, .attempts = 3, .worker_id = "w1"};
+  REQUIRE_CALL(m.session, query(_, _))
+      .WITH(_1.name == "finish_job" && sql_has(_1, "status = 'failed'") &&
+            param_is(_2, 1, "disk full") && param_is(_2, 2, std::int64_t{5}))
+      .RETURN(rows_of({job_row(5, "failed", 3)}));
+  auto failed = job_repository(
+      m.db(), [&](JobRepository& jobs) { return jobs.retry_or_fail(claimed, "disk full"); });
+  REQUIRE(failed);
+}
+
+TEST_CASE("a job retry policy out of range is refused before any SQL runs",
+          "[repositories][jobs][retry]") {
+  job_mock m;  // no query is allowed
+  const Job claimed{.id = 5, .status = job_status::running, .attempts = 1, .worker_id = "w1"};
+  const std::array<job_retry_policy, 4> bad{{
+      {.max_attempts = 0},
+      {.delay = {.initial_delay = seconds{-1}}},
+      {.delay = {.initial_delay = seconds{10}, .max_delay = seconds{1}}},
+      {.delay = {.multiplier = 0.5}},
+  }};
+  for (const job_retry_policy& policy : bad) {
+    auto refused = job_repository(
+        m.db(), [&](JobRepository& jobs) { return jobs.retry_or_fail(claimed, "e", policy); });
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().kind == errc::invalid_argument);
+  }
+}

@@ -15,6 +15,7 @@
 
 #include "repokit/repositories/records.hpp"
 #include "repokit/result.hpp"
+#include "repokit/retry/backoff.hpp"
 #include "repokit/unit_of_work.hpp"
 
 namespace repokit {
@@ -35,6 +36,14 @@ struct claim_options {
   // A job whose lease expired is claimed again only while it has had fewer attempts than this;
   // after that it stays running until reconcile_stale fails it.
   std::int64_t max_attempts = 3;
+};
+
+// How a job type's failed attempts are retried: back to pending, due after a backoff, while the
+// job has had fewer than `max_attempts` attempts; failed for good after that, kept with its
+// last error until requeued by hand.
+struct job_retry_policy {
+  std::int64_t max_attempts = 3;
+  backoff delay{.initial_delay = seconds{1}, .max_delay = seconds{300}};
 };
 
 // When a new job may be claimed, and before which others.
@@ -86,6 +95,13 @@ class JobRepository {
   // (SKIP LOCKED on PostgreSQL and MariaDB, the write lock on SQLite).
   result<std::optional<Job>> claim_next(std::string_view job_type, std::string_view worker_id,
                                         const claim_options& options = {});
+
+  // Records a failed attempt of a job this worker claimed, with `error` as its last error: back
+  // to pending, due after `policy.delay` (for the attempt it just had, with jitter), while it has
+  // had fewer than `policy.max_attempts` attempts; failed for good once it has had them all.
+  // Guarded by the claim like finish_job. The job keeps this worker's id while it waits.
+  result<Job> retry_or_fail(const Job& claimed, std::string_view error,
+                            const job_retry_policy& policy = {});
 
   // Renews the lease of a job this worker claimed: it now ends `lease` from now. Guarded by the
   // claim like finish_job: errc::invalid_state when the job was claimed again or has finished,

@@ -21,6 +21,9 @@ struct work_options {
   // The claim's lease, renewed every third of it while the work runs, and the attempts after
   // which a job whose lease expired is no longer taken over.
   claim_options claim{};
+  // When set, work that fails sends the job back to pending after a backoff while it has
+  // attempts left (retry_or_fail); when empty, it fails the job for good.
+  std::optional<job_retry_policy> retry{};
   task_options task{};  // the units that claim, renew and record
 };
 
@@ -28,14 +31,14 @@ namespace detail {
 result<std::optional<Job>> claim_for_work(const Database& db, std::string_view job_type,
                                           std::string_view worker_id, const work_options& options);
 result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,
-                           const task_options& options);
+                           const work_options& options);
 }  // namespace detail
 
 // Claims the next due job of `job_type` for `worker_id`, runs work(const Job&) outside any
-// unit of work while its lease is renewed, and records succeeded, or failed with the error's
-// text when work returns an error or throws. Answers the finished job, or nothing when no job
-// was due; errc::invalid_state when the claim was lost meanwhile (the work ran past an expired
-// lease and another worker took the job over).
+// unit of work while its lease is renewed, and records succeeded, or, when work returns an
+// error or throws, the error's text with failed (or, under options.retry, a retry). Answers the
+// finished job, or nothing when no job was due; errc::invalid_state when the claim was lost
+// meanwhile (the work ran past an expired lease and another worker took the job over).
 template <class Work>
 result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view job_type,
                                             std::string_view worker_id, Work&& work,
@@ -57,7 +60,7 @@ result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view
   } catch (...) {
     error = "unknown exception";
   }
-  REPOKIT_TRY(auto finished, detail::record_outcome(db, *claimed, std::move(error), options.task));
+  REPOKIT_TRY(auto finished, detail::record_outcome(db, *claimed, std::move(error), options));
   return std::optional<Job>{std::move(finished)};
 }
 
