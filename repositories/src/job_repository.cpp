@@ -141,6 +141,9 @@ constexpr sql_fragment claim_update =
     "stopped renewing it' ELSE last_error END, status = 'running', worker_id = :worker_id, "
     "attempts = attempts + 1, started_at = :now, updated_at = :now, finished_at = NULL, "
     "lease_expires_at = :lease_until WHERE ";
+static_assert(std::string_view(claim_update.text).find(lease_expired_note) !=
+                  std::string_view::npos,
+              "the claim writes lease_expired_note");
 // What a claim takes: first a running job whose lease expired (its worker is gone or stuck)
 // while it has attempts left, then the due pending job of highest priority, earliest run_at,
 // lowest id (the order of the index jobs_claim_priority).

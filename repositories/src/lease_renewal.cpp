@@ -21,6 +21,7 @@ struct lease_renewal::entry {
   bool renewing = false;  // guarded by the keeper's mutex
   std::atomic<bool> lost{false};
   std::atomic<std::uint64_t> renewals{0};
+  std::atomic<std::int64_t> lease_end_ms{0};  // the lease last obtained, ms since the epoch
 };
 
 namespace {
@@ -81,23 +82,30 @@ class keeper {
       const std::shared_ptr<lease_renewal::entry> renewal = *next;
       renewal->renewing = true;
       lock.unlock();
-      renew(*renewal);
+      const bool renewed_ok = renew(*renewal);
       lock.lock();
       renewal->renewing = false;
-      renewal->due = clock::now() + renewal_period(renewal->lease);
+      // A renewal that failed is tried again four times as soon: the lease is still running out.
+      const auto period = renewal_period(renewal->lease);
+      renewal->due = clock::now() + (renewed_ok ? period : period / 4);
       // A lost claim is not renewed again.
       if (renewal->lost) std::erase(entries_, renewal);
       changed_.notify_all();
     }
   }
 
-  static void renew(lease_renewal::entry& renewal) {
+  // Whether the lease was renewed.
+  static bool renew(lease_renewal::entry& renewal) {
     auto renewed = run_task(
         *renewal.db,
         [&](Repositories& repos) { return repos.jobs.heartbeat(renewal.claimed, renewal.lease); },
         renewal.options);
     if (renewed) {
       ++renewal.renewals;
+      if (renewed.value().lease_expires_at) {
+        renewal.lease_end_ms = renewed.value().lease_expires_at->time_since_epoch().count();
+      }
+      return true;
     } else if (renewed.error().kind == errc::invalid_state) {
       renewal.db->logger().warn("Job {} lost its claim: {}", renewal.claimed.id,
                                 renewed.error().describe());
@@ -106,6 +114,7 @@ class keeper {
       renewal.db->logger().warn("Job {}: renewing its lease failed, trying again: {}",
                                 renewal.claimed.id, renewed.error().describe());
     }
+    return false;
   }
 
   std::mutex mutex_;
@@ -125,6 +134,9 @@ lease_renewal::lease_renewal(const Database& db, const Job& claimed,
   entry_->lease = lease;
   entry_->options = options;
   entry_->due = clock::now() + renewal_period(lease);
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  entry_->lease_end_ms = claimed.lease_expires_at.value_or(now + lease).time_since_epoch().count();
   keeper::instance().add(entry_);
 }
 
@@ -133,5 +145,11 @@ lease_renewal::~lease_renewal() { keeper::instance().remove(entry_.get()); }
 bool lease_renewal::claim_lost() const noexcept { return entry_->lost; }
 
 std::uint64_t lease_renewal::renewals() const noexcept { return entry_->renewals; }
+
+bool lease_renewal::lease_live() const noexcept {
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  return now.time_since_epoch().count() < entry_->lease_end_ms;
+}
 
 }  // namespace repokit

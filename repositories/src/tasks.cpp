@@ -25,8 +25,8 @@ result<std::optional<Job>> claim_for_work(const Database& db, std::string_view j
       options.task);
 }
 
-result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,
-                           const work_options& options) {
+result<Job> record_outcome(const Database& db, const Job& claimed,
+                           const std::optional<std::string>& error, const work_options& options) {
   const task_options& task = options.task;
   REPOKIT_TRYV(refuse_inherited_unit(task.name));  // the work must not leave a unit open
   const bool retried = error && options.retry && claimed.attempts < options.retry->max_attempts;

@@ -55,8 +55,9 @@ constexpr statement latest_lease{
     "SELECT COALESCE(MAX(lease_expires_at), 0) FROM jobs WHERE job_type = :p1 AND "
     "status = 'running'",
     statement_kind::read, lease_column};
-// The workers' lease: short, so that a claim the kill left in doubt runs out soon.
-constexpr std::chrono::milliseconds worker_lease{1000};
+// The workers' lease: longer than the survivors' pause after the kill (3 to 4 s), so that no
+// live claim is taken over, and short enough that a claim the kill left in doubt runs out soon.
+constexpr std::chrono::milliseconds worker_lease{10'000};
 
 db_retry failover_retry() {
   return db_retry{.max_retries = 40, .initial_delay = seconds{0.01}, .max_delay = seconds{0.5}};

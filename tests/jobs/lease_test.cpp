@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "job_support.hpp"
+#include "repokit/testing/fault_injecting_session.hpp"
 
 using namespace repokit;
 using namespace repokit::jobs_test;
@@ -135,7 +136,7 @@ TEST_CASE("an expired lease lets the next claim take the job over; the first cla
   CHECK(second.status == job_status::running);
   CHECK(second.attempts == 2);
   CHECK(second.worker_id == "w2");
-  CHECK(second.last_error.value_or("").find("lease expired") != std::string::npos);
+  CHECK(second.last_error == lease_expired_note);
 
   auto late_heartbeat = heartbeat(db, first, default_lease);
   INFO(describe(late_heartbeat));
@@ -391,4 +392,32 @@ TEST_CASE("failed attempts come back after a growing backoff, then fail for good
   const Job again = claim_only_job(db, job_type, "w3");
   CHECK(again.id == id);
   CHECK(again.attempts == 4);
+}
+
+TEST_CASE("an outcome whose unit gave up is recorded again while the lease holds",
+          "[lease][retry]") {
+  constexpr std::string_view job_type = "record_again";
+  auto faults = std::make_shared<testing::fault_injector>();
+  test_database fixture({.retry = db_retry{.max_retries = 1, .initial_delay = seconds{0.001}},
+                         .wrap_session = testing::inject(faults)});
+  const Database& db = fixture.db();
+  const std::int64_t id = seed_jobs(db, job_type, 1).front();
+
+  int runs = 0;
+  auto finished = work_on_next_job(db, job_type, "w1", [&](const Job&) {
+    ++runs;
+    // The outcome's unit meets a deadlock, and another in its one retry: it gives up.
+    faults->fail_next(testing::fault::deadlock, "finish_job");
+    faults->fail_next(testing::fault::deadlock, "finish_job");
+  });
+  INFO(describe(finished));
+  REQUIRE(finished);
+  REQUIRE(finished.value());
+  CHECK(runs == 1);
+  CHECK(finished.value()->id == id);
+  CHECK(finished.value()->status == job_status::succeeded);
+  CHECK(finished.value()->attempts == 1);
+  CHECK(faults->deadlocks() == 2);
+  CHECK(db.metrics().give_ups == 1);
+  CHECK(read_job(db, id).value() == *finished.value());
 }

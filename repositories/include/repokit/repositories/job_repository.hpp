@@ -28,6 +28,9 @@ struct reconcile_report {
 
 // How long a claim holds its job unless renewed, when the caller does not say.
 inline constexpr std::chrono::milliseconds default_lease = std::chrono::minutes{1};
+// The last_error of a job a claim took over after the previous claim's lease had expired.
+inline constexpr std::string_view lease_expired_note =
+    "lease expired: its worker stopped renewing it";
 // The longest lease a claim or heartbeat may ask for.
 inline constexpr std::chrono::milliseconds max_lease = std::chrono::hours{24 * 30};
 

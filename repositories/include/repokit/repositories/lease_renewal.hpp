@@ -30,6 +30,8 @@ class lease_renewal {
   bool claim_lost() const noexcept;
   // The renewals that succeeded so far.
   std::uint64_t renewals() const noexcept;
+  // Whether the lease last obtained (by the claim or a renewal) has not run out yet.
+  bool lease_live() const noexcept;
 
   struct entry;
 

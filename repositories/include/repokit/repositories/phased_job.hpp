@@ -30,13 +30,15 @@ struct work_options {
 namespace detail {
 result<std::optional<Job>> claim_for_work(const Database& db, std::string_view job_type,
                                           std::string_view worker_id, const work_options& options);
-result<Job> record_outcome(const Database& db, const Job& claimed, std::optional<std::string> error,
-                           const work_options& options);
+result<Job> record_outcome(const Database& db, const Job& claimed,
+                           const std::optional<std::string>& error, const work_options& options);
 }  // namespace detail
 
 // Claims the next due job of `job_type` for `worker_id`, runs work(const Job&) outside any
 // unit of work while its lease is renewed, and records succeeded, or, when work returns an
-// error or throws, the error's text with failed (or, under options.retry, a retry). Answers the
+// error or throws, the error's text with failed (or, under options.retry, a retry). An outcome
+// that cannot be recorded within its unit's retries is tried again while the lease, still
+// renewed, holds: it is given up only when the claim is lost or the lease has run out. Answers the
 // finished job, or nothing when no job was due; errc::invalid_state when the claim was lost
 // meanwhile (the work ran past an expired lease and another worker took the job over).
 template <class Work>
@@ -46,9 +48,9 @@ result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view
   REPOKIT_TRY(auto claimed, detail::claim_for_work(db, job_type, worker_id, options));
   if (!claimed) return std::optional<Job>{};
 
+  const lease_renewal renewal(db, *claimed, options.claim.lease, options.task);
   std::optional<std::string> error;
   try {
-    const lease_renewal renewal(db, *claimed, options.claim.lease, options.task);
     if constexpr (std::is_void_v<std::invoke_result_t<Work&, const Job&>>) {
       work(std::as_const(*claimed));
     } else {
@@ -60,8 +62,13 @@ result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view
   } catch (...) {
     error = "unknown exception";
   }
-  REPOKIT_TRY(auto finished, detail::record_outcome(db, *claimed, std::move(error), options));
-  return std::optional<Job>{std::move(finished)};
+  for (;;) {
+    auto finished = detail::record_outcome(db, *claimed, error, options);
+    if (finished) return std::optional<Job>{std::move(finished).value()};
+    if (!finished.error().retryable() || renewal.claim_lost() || !renewal.lease_live()) {
+      return failure(std::move(finished).error());
+    }
+  }
 }
 
 }  // namespace repokit
