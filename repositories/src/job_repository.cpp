@@ -1,7 +1,6 @@
 #include "repokit/repositories/job_repository.hpp"
 
 #include <algorithm>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -268,6 +267,26 @@ result<void> check_lease(std::chrono::milliseconds lease) {
                                              std::to_string(lease.count()) + " ms");
 }
 
+result<void> check_retry_policy(const job_retry_policy& policy) {
+  if (policy.max_attempts < 1) {
+    return failure(errc::invalid_argument, "a job retry policy needs max_attempts >= 1, got " +
+                                               std::to_string(policy.max_attempts));
+  }
+  if (auto reason = policy.delay.invalid_reason()) {
+    return failure(errc::invalid_argument, "a job retry policy's delay: " + *reason);
+  }
+  if (policy.delay.max_delay > max_lease) {
+    return failure(errc::invalid_argument,
+                   "a job retry policy's max_delay must be at most 30 days");
+  }
+  return success();
+}
+
+// The worker of a claim, as the claim guard compares it.
+std::string_view claim_worker(const Job& claimed) {
+  return claimed.worker_id ? std::string_view(*claimed.worker_id) : std::string_view("");
+}
+
 result<void> check_job_id(std::int64_t id) {
   if (id > 0) return success();
   return failure(errc::invalid_argument, "job id must be positive, got " + std::to_string(id));
@@ -373,24 +392,15 @@ result<Job> JobRepository::retry_or_fail(const Job& claimed, std::string_view er
                                          const job_retry_policy& policy) {
   REPOKIT_TRYV(check_job_id(claimed.id));
   REPOKIT_TRYV(check_text("error", error));
-  if (policy.max_attempts < 1 || !(policy.delay.initial_delay >= seconds{0}) ||
-      !(policy.delay.max_delay >= policy.delay.initial_delay) ||
-      !(policy.delay.multiplier >= 1.0) ||
-      policy.delay.max_delay > std::chrono::duration_cast<seconds>(max_lease)) {
-    return failure(errc::invalid_argument,
-                   "a job retry policy needs max_attempts >= 1, 0 <= initial_delay <= max_delay "
-                   "<= 30 days and multiplier >= 1");
-  }
-  if (claimed.attempts >= policy.max_attempts)
+  REPOKIT_TRYV(check_retry_policy(policy));
+  if (claimed.attempts >= policy.max_attempts) {
     return finish_job(claimed, job_status::failed, error);
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(random);
-  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-      policy.delay.delay(static_cast<int>(std::min<std::int64_t>(claimed.attempts, 64)), draw));
-  const std::string_view worker = claimed.worker_id ? std::string_view(*claimed.worker_id) : "";
+  }
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(policy.delay.delay(
+      static_cast<int>(std::min<std::int64_t>(claimed.attempts, 64)), unit_random()));
   const timestamp now = detail::now();
   REPOKIT_TRY(auto waiting, unit_->one(retry_later, now + wait, now, error, claimed.id,
-                                       claimed.attempts, worker));
+                                       claimed.attempts, claim_worker(claimed)));
   if (waiting) return std::move(*waiting);
   return failure(claim_lost(claimed, "its outcome is not recorded"));
 }
@@ -398,10 +408,9 @@ result<Job> JobRepository::retry_or_fail(const Job& claimed, std::string_view er
 result<Job> JobRepository::heartbeat(const Job& claimed, std::chrono::milliseconds lease) {
   REPOKIT_TRYV(check_job_id(claimed.id));
   REPOKIT_TRYV(check_lease(lease));
-  const std::string_view worker = claimed.worker_id ? std::string_view(*claimed.worker_id) : "";
   const timestamp now = detail::now();
-  REPOKIT_TRY(auto renewed,
-              unit_->one(renew_lease, now + lease, now, claimed.id, claimed.attempts, worker));
+  REPOKIT_TRY(auto renewed, unit_->one(renew_lease, now + lease, now, claimed.id, claimed.attempts,
+                                       claim_worker(claimed)));
   if (renewed) return std::move(*renewed);
   return failure(claim_lost(claimed, "its lease is not renewed"));
 }
@@ -420,9 +429,8 @@ result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
       return failure(errc::invalid_argument,
                      "finish_job records an outcome: succeeded, failed or pending, not running");
   }
-  const std::string_view worker = claimed.worker_id ? std::string_view(*claimed.worker_id) : "";
-  REPOKIT_TRY(auto finished,
-              unit_->one(*finish, detail::now(), error, claimed.id, claimed.attempts, worker));
+  REPOKIT_TRY(auto finished, unit_->one(*finish, detail::now(), error, claimed.id, claimed.attempts,
+                                        claim_worker(claimed)));
   if (finished) return std::move(*finished);
   return failure(claim_lost(claimed, "its outcome is not recorded"));
 }

@@ -20,7 +20,6 @@ struct lease_renewal::entry {
   std::chrono::steady_clock::time_point due{};
   bool renewing = false;  // guarded by the keeper's mutex
   std::atomic<bool> lost{false};
-  std::atomic<std::uint64_t> renewals{0};
   std::atomic<std::int64_t> lease_end_ms{0};  // the lease last obtained, ms since the epoch
 };
 
@@ -101,12 +100,12 @@ class keeper {
         [&](Repositories& repos) { return repos.jobs.heartbeat(renewal.claimed, renewal.lease); },
         renewal.options);
     if (renewed) {
-      ++renewal.renewals;
       if (renewed.value().lease_expires_at) {
         renewal.lease_end_ms = renewed.value().lease_expires_at->time_since_epoch().count();
       }
       return true;
-    } else if (renewed.error().kind == errc::invalid_state) {
+    }
+    if (renewed.error().kind == errc::invalid_state) {
       renewal.db->logger().warn("Job {} lost its claim: {}", renewal.claimed.id,
                                 renewed.error().describe());
       renewal.lost = true;
@@ -143,8 +142,6 @@ lease_renewal::lease_renewal(const Database& db, const Job& claimed,
 lease_renewal::~lease_renewal() { keeper::instance().remove(entry_.get()); }
 
 bool lease_renewal::claim_lost() const noexcept { return entry_->lost; }
-
-std::uint64_t lease_renewal::renewals() const noexcept { return entry_->renewals; }
 
 bool lease_renewal::lease_live() const noexcept {
   const auto now =

@@ -5,21 +5,10 @@
 #include <thread>
 
 namespace repokit {
-namespace {
-
-double default_unit_random() {
-  // One engine per thread: retries of many threads must not contend on a shared generator.
-  thread_local std::minstd_rand engine{std::random_device{}()};
-  return std::uniform_real_distribution<double>{0.0, 1.0}(engine);
-}
-
-}  // namespace
 
 std::optional<std::string> db_retry::invalid_reason() const {
   if (max_retries < 0) return "max_retries must be 0 or more";
-  if (initial_delay < seconds{0}) return "initial_delay must not be negative";
-  if (max_delay < initial_delay) return "max_delay must not be below initial_delay";
-  if (!(multiplier >= 1.0)) return "multiplier must be 1.0 or more";
+  if (auto reason = schedule().invalid_reason()) return reason;
   if (deadline && *deadline <= seconds{0}) return "deadline must be positive when set";
   return std::nullopt;
 }
@@ -40,7 +29,7 @@ retry_decision retry_state::on_failure(retry_class failure, bool idempotent) {
   if (!retryable) return {retry_verdict::not_retryable};
   if (attempt_ > max_retries_) return {retry_verdict::attempts_exhausted};
 
-  const double draw = policy_.random ? policy_.random() : default_unit_random();
+  const double draw = policy_.random ? policy_.random() : unit_random();
   seconds delay = policy_.schedule().delay(attempt_, draw);
   if (policy_.deadline) {
     const seconds remaining = *policy_.deadline - elapsed();

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <memory>
 
 #include "repokit/repositories/job_repository.hpp"
@@ -28,8 +27,6 @@ class lease_renewal {
   // Whether a renewal found the claim lost (the job was claimed again after its lease expired,
   // or was finished or moved by someone else): this worker's outcome will be refused.
   bool claim_lost() const noexcept;
-  // The renewals that succeeded so far.
-  std::uint64_t renewals() const noexcept;
   // Whether the lease last obtained (by the claim or a renewal) has not run out yet.
   bool lease_live() const noexcept;
 

@@ -1,9 +1,12 @@
-// The exponential backoff schedule: how long to wait before each retry of a unit of work.
-// Pure arithmetic; the random draw for jitter is passed in so the schedule can be tested exactly.
+// The exponential backoff schedule: how long to wait before each retry of a unit of work, or of
+// a failed job. Pure arithmetic; the random draw for jitter is passed in so the schedule can be
+// tested exactly, and unit_random() is the draw to pass otherwise.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 namespace repokit {
 
@@ -25,6 +28,12 @@ struct backoff {
 
   // The delay to sleep, `unit_random` being a uniform draw in [0, 1).
   seconds delay(int retry, double unit_random) const noexcept;
+
+  // Why this schedule cannot be used, or nothing when it can.
+  std::optional<std::string> invalid_reason() const;
 };
+
+// A uniform draw in [0, 1), from an engine of the calling thread's own.
+double unit_random();
 
 }  // namespace repokit
