@@ -180,6 +180,13 @@ constexpr command<Job(std::string_view, timestamp, timestamp, std::string_view, 
                              ":max_attempts)); SELECT ",
                              job_columns, " FROM jobs WHERE id = @repokit_claimed">}};
 
+// The claim a worker holds: running for it under a live lease.
+constexpr query<Job(std::string_view, std::string_view, timestamp)> select_claim{
+    "find_claim",
+    sql_join<"SELECT ", job_columns,
+             " FROM jobs WHERE job_type = :job_type AND status = 'running' AND worker_id = "
+             ":worker_id AND lease_expires_at > :now ORDER BY started_at DESC LIMIT 1">};
+
 // A claim is identified by its worker and attempt number: a job reconciled and claimed again
 // since has another attempt number, and the old worker's outcome no longer applies.
 constexpr sql_fragment claim_guard =
@@ -388,6 +395,13 @@ result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
                     options.max_attempts);
 }
 
+result<std::optional<Job>> JobRepository::find_claim(std::string_view job_type,
+                                                     std::string_view worker_id) {
+  REPOKIT_TRYV(check_id("job_type", job_type));
+  REPOKIT_TRYV(check_id("worker_id", worker_id, max_target_id_length));
+  return unit_->one(select_claim, job_type, worker_id, detail::now());
+}
+
 result<Job> JobRepository::retry_or_fail(const Job& claimed, std::string_view error,
                                          const job_retry_policy& policy) {
   REPOKIT_TRYV(check_job_id(claimed.id));
@@ -433,6 +447,12 @@ result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
                                         claim_worker(claimed)));
   if (finished) return std::move(*finished);
   return failure(claim_lost(claimed, "its outcome is not recorded"));
+}
+
+result<Job> JobRepository::cancel_job(std::int64_t id, std::string_view reason) {
+  REPOKIT_TRYV(check_text("reason", reason));
+  return update_job_status(id, job_status::failed,
+                           std::string(cancelled_note) + std::string(reason));
 }
 
 error JobRepository::claim_lost(const Job& claimed, std::string_view consequence) {

@@ -31,6 +31,31 @@ std::chrono::milliseconds renewal_period(std::chrono::milliseconds lease) {
   return std::max(lease / 3, std::chrono::milliseconds{1});
 }
 
+// Renews the lease once, in a unit of its own. A refusal (errc::invalid_state) means the claim
+// is lost: the job was cancelled, finished by someone else or taken over after its lease expired.
+result<void> renew(lease_renewal::entry& renewal) {
+  auto renewed = run_task(
+      *renewal.db,
+      [&](Repositories& repos) { return repos.jobs.heartbeat(renewal.claimed, renewal.lease); },
+      renewal.options);
+  if (renewed) {
+    if (renewed.value().lease_expires_at) {
+      renewal.lease_end_ms = renewed.value().lease_expires_at->time_since_epoch().count();
+    }
+    return success();
+  }
+  if (renewed.error().kind == errc::invalid_state) {
+    if (!renewal.lost.exchange(true)) {
+      renewal.db->logger().warn("Job {} lost its claim: {}", renewal.claimed.id,
+                                renewed.error().describe());
+    }
+  } else {
+    renewal.db->logger().warn("Job {}: renewing its lease failed, trying again: {}",
+                              renewal.claimed.id, renewed.error().describe());
+  }
+  return failure(std::move(renewed).error());
+}
+
 // The process's renewal thread, started with the first renewal and stopped at exit.
 class keeper {
  public:
@@ -81,7 +106,7 @@ class keeper {
       const std::shared_ptr<lease_renewal::entry> renewal = *next;
       renewal->renewing = true;
       lock.unlock();
-      const bool renewed_ok = renew(*renewal);
+      const bool renewed_ok = renew(*renewal).has_value();
       lock.lock();
       renewal->renewing = false;
       // A renewal that failed is tried again four times as soon: the lease is still running out.
@@ -91,29 +116,6 @@ class keeper {
       if (renewal->lost) std::erase(entries_, renewal);
       changed_.notify_all();
     }
-  }
-
-  // Whether the lease was renewed.
-  static bool renew(lease_renewal::entry& renewal) {
-    auto renewed = run_task(
-        *renewal.db,
-        [&](Repositories& repos) { return repos.jobs.heartbeat(renewal.claimed, renewal.lease); },
-        renewal.options);
-    if (renewed) {
-      if (renewed.value().lease_expires_at) {
-        renewal.lease_end_ms = renewed.value().lease_expires_at->time_since_epoch().count();
-      }
-      return true;
-    }
-    if (renewed.error().kind == errc::invalid_state) {
-      renewal.db->logger().warn("Job {} lost its claim: {}", renewal.claimed.id,
-                                renewed.error().describe());
-      renewal.lost = true;
-    } else {
-      renewal.db->logger().warn("Job {}: renewing its lease failed, trying again: {}",
-                                renewal.claimed.id, renewed.error().describe());
-    }
-    return false;
   }
 
   std::mutex mutex_;
@@ -140,6 +142,14 @@ lease_renewal::lease_renewal(const Database& db, const Job& claimed,
 }
 
 lease_renewal::~lease_renewal() { keeper::instance().remove(entry_.get()); }
+
+result<void> lease_renewal::renew_now() {
+  if (entry_->lost) {
+    return failure(errc::invalid_state, "job " + std::to_string(entry_->claimed.id) +
+                                            ": its claim is lost; its lease is not renewed");
+  }
+  return renew(*entry_);
+}
 
 bool lease_renewal::claim_lost() const noexcept { return entry_->lost; }
 

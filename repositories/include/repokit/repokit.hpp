@@ -18,6 +18,7 @@
 #include "repokit/repositories/scoped.hpp"
 #include "repokit/repositories/tasks.hpp"
 #include "repokit/repositories/video_repository.hpp"
+#include "repokit/repositories/worker_runtime.hpp"
 #include "repokit/result.hpp"
 #include "repokit/retry/db_retry.hpp"
 #include "repokit/scope.hpp"

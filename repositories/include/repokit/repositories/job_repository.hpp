@@ -31,6 +31,8 @@ inline constexpr std::chrono::milliseconds default_lease = std::chrono::minutes{
 // The last_error of a job a claim took over after the previous claim's lease had expired.
 inline constexpr std::string_view lease_expired_note =
     "lease expired: its worker stopped renewing it";
+// The start of a cancelled job's last_error.
+inline constexpr std::string_view cancelled_note = "cancelled: ";
 // The longest lease a claim or heartbeat may ask for.
 inline constexpr std::chrono::milliseconds max_lease = std::chrono::hours{24 * 30};
 
@@ -99,6 +101,11 @@ class JobRepository {
   result<std::optional<Job>> claim_next(std::string_view job_type, std::string_view worker_id,
                                         const claim_options& options = {});
 
+  // The running job of this type that `worker_id` holds under a live lease, if any. A worker
+  // holds one job at a time: after a claim whose COMMIT was in doubt, this says whether the
+  // claim landed.
+  result<std::optional<Job>> find_claim(std::string_view job_type, std::string_view worker_id);
+
   // Records a failed attempt of a job this worker claimed, with `error` as its last error: back
   // to pending, due after `policy.delay` (for the attempt it just had, with jitter), while it has
   // had fewer than `policy.max_attempts` attempts; failed for good once it has had them all.
@@ -117,6 +124,12 @@ class JobRepository {
   // errc::invalid_state and changes nothing.
   result<Job> finish_job(const Job& claimed, job_status outcome,
                          std::optional<std::string_view> error = std::nullopt);
+
+  // Cancels a job that has not finished: it becomes failed with last_error "cancelled: " and
+  // `reason`. A pending job is never claimed; a running one's worker learns it at its next
+  // heartbeat, and its outcome is refused. Requeue it (update_job_status to pending) to run it
+  // after all. errc::invalid_state when the job has finished, errc::not_found when there is none.
+  result<Job> cancel_job(std::int64_t id, std::string_view reason = "by request");
 
   // Running jobs whose lease has expired and that were not claimed or renewed for `older_than`
   // or longer (their worker died) go back to pending, or to failed once they have had

@@ -24,6 +24,10 @@ class lease_renewal {
   lease_renewal(const lease_renewal&) = delete;
   lease_renewal& operator=(const lease_renewal&) = delete;
 
+  // Renews the lease now, in a unit of its own, as work between two phases may: errc::invalid_state
+  // when the claim is lost (the job was cancelled, finished by someone else or taken over after
+  // its lease expired), and the work should stop. Call it with no unit of work open.
+  result<void> renew_now();
   // Whether a renewal found the claim lost (the job was claimed again after its lease expired,
   // or was finished or moved by someone else): this worker's outcome will be refused.
   bool claim_lost() const noexcept;

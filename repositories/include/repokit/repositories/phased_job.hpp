@@ -8,9 +8,11 @@
 
 #include <exception>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "repokit/repositories/lease_renewal.hpp"
 #include "repokit/repositories/tasks.hpp"
@@ -27,35 +29,58 @@ struct work_options {
   task_options task{};  // the units that claim, renew and record
 };
 
+// What a job's work sees while it runs: the job, its claim's fate, and whether its runtime is
+// stopping. Long work calls heartbeat() between its phases to learn, at once, that the job was
+// cancelled or taken over (the lease is renewed in the background either way).
+class job_context {
+ public:
+  job_context(const Job& job, lease_renewal& renewal, std::stop_token stop) noexcept
+      : job_(&job), renewal_(&renewal), stop_(std::move(stop)) {}
+
+  const Job& job() const noexcept { return *job_; }
+  // Renews the lease now: errc::invalid_state when the claim is lost (the job was cancelled,
+  // finished by someone else or taken over after its lease expired); the work should stop, as
+  // its outcome will be refused. Call it with no unit of work open.
+  result<void> heartbeat() { return renewal_->renew_now(); }
+  // Whether a renewal found the claim lost.
+  bool claim_lost() const noexcept { return renewal_->claim_lost(); }
+  // Whether the runtime running this work is stopping: finish soon, or return an error so that
+  // the job is retried.
+  bool stop_requested() const noexcept { return stop_.stop_requested(); }
+  const std::stop_token& stop_token() const noexcept { return stop_; }
+
+ private:
+  const Job* job_;
+  lease_renewal* renewal_;
+  std::stop_token stop_;
+};
+
 namespace detail {
 result<std::optional<Job>> claim_for_work(const Database& db, std::string_view job_type,
                                           std::string_view worker_id, const work_options& options);
 result<Job> record_outcome(const Database& db, const Job& claimed,
                            const std::optional<std::string>& error, const work_options& options);
-}  // namespace detail
 
-// Claims the next due job of `job_type` for `worker_id`, runs work(const Job&) outside any
-// unit of work while its lease is renewed, and records succeeded, or, when work returns an
-// error or throws, the error's text with failed (or, under options.retry, a retry). An outcome
-// that cannot be recorded within its unit's retries is tried again while the lease, still
-// renewed, holds: it is given up only when the claim is lost or the lease has run out. Answers the
-// finished job, or nothing when no job was due; errc::invalid_state when the claim was lost
-// meanwhile (the work ran past an expired lease and another worker took the job over).
+// Runs work on a job just claimed, outside any unit of work and while its lease is renewed, then
+// records the outcome, again while the lease holds (see work_on_next_job).
 template <class Work>
-result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view job_type,
-                                            std::string_view worker_id, Work&& work,
-                                            work_options options = {}) {
-  REPOKIT_TRY(auto claimed, detail::claim_for_work(db, job_type, worker_id, options));
-  if (!claimed) return std::optional<Job>{};
-
-  const lease_renewal renewal(db, *claimed, options.claim.lease, options.task);
+result<Job> run_claimed(const Database& db, const Job& claimed, Work& work,
+                        const work_options& options, std::stop_token stop = {}) {
+  lease_renewal renewal(db, claimed, options.claim.lease, options.task);
   std::optional<std::string> error;
   try {
-    if constexpr (std::is_void_v<std::invoke_result_t<Work&, const Job&>>) {
-      work(std::as_const(*claimed));
-    } else {
-      auto outcome = work(std::as_const(*claimed));
-      if (!outcome) error = outcome.error().describe();
+    auto outcome = [&] {
+      if constexpr (std::is_invocable_v<Work&, job_context&>) {
+        job_context context(claimed, renewal, std::move(stop));
+        return work(context);
+      } else {
+        return work(claimed);
+      }
+    };
+    if constexpr (std::is_void_v<decltype(outcome())>) {
+      outcome();
+    } else if (auto failed = outcome(); !failed) {
+      error = failed.error().describe();
     }
   } catch (const std::exception& e) {
     error = std::string("exception: ") + e.what();
@@ -63,12 +88,31 @@ result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view
     error = "unknown exception";
   }
   for (;;) {
-    auto finished = detail::record_outcome(db, *claimed, error, options);
-    if (finished) return std::optional<Job>{std::move(finished).value()};
+    auto finished = record_outcome(db, claimed, error, options);
+    if (finished) return finished;
     if (!finished.error().retryable() || renewal.claim_lost() || !renewal.lease_live()) {
-      return failure(std::move(finished).error());
+      return finished;
     }
   }
+}
+}  // namespace detail
+
+// Claims the next due job of `job_type` for `worker_id`, runs work(const Job&) (or
+// work(job_context&)) outside any unit of work while its lease is renewed, and records
+// succeeded, or, when work returns an error or throws, the error's text with failed (or, under
+// options.retry, a retry). An outcome that cannot be recorded within its unit's retries is tried
+// again while the lease, still renewed, holds: it is given up only when the claim is lost or the
+// lease has run out. Answers the finished job, or nothing when no job was due;
+// errc::invalid_state when the claim was lost meanwhile (the job was cancelled, or the work ran
+// past an expired lease and another worker took the job over).
+template <class Work>
+result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view job_type,
+                                            std::string_view worker_id, Work&& work,
+                                            work_options options = {}) {
+  REPOKIT_TRY(auto claimed, detail::claim_for_work(db, job_type, worker_id, options));
+  if (!claimed) return std::optional<Job>{};
+  REPOKIT_TRY(auto finished, detail::run_claimed(db, *claimed, work, options));
+  return std::optional<Job>{std::move(finished)};
 }
 
 }  // namespace repokit

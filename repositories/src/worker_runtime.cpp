@@ -1,0 +1,305 @@
+#include "repokit/repositories/worker_runtime.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+namespace repokit {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct registered_type {
+  std::string job_type;
+  worker_runtime::handler run;
+  work_options work;
+  int concurrency = 1;
+};
+
+// One worker thread's view: the job it runs, if any. Guarded by the runtime's mutex.
+struct worker_slot {
+  std::string worker_id;
+  registered_type* type = nullptr;
+  std::optional<Job> running{};
+  bool released = false;  // stop() gave its job back
+  bool done = false;      // its loop has ended
+};
+
+std::string default_name() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  const std::string name(host.data());
+  return (name.empty() ? std::string("worker") : name) + ":" + std::to_string(::getpid());
+}
+
+}  // namespace
+
+struct worker_runtime::state {
+  const Database* db = nullptr;
+  runtime_options options;
+  std::vector<std::unique_ptr<registered_type>> types;
+  std::vector<std::unique_ptr<worker_slot>> slots;
+
+  std::mutex mutex;
+  std::condition_variable changed;  // wake-ups, stop requests, slots' jobs ending
+  std::uint64_t wakes = 0;
+  bool started = false;
+  bool stopping = false;
+  std::optional<stop_report> stopped{};
+  std::stop_source stop_handlers;
+  std::vector<std::jthread> threads;
+
+  std::atomic<std::uint64_t> claimed{0}, succeeded{0}, retried{0}, failed{0}, rescued{0}, lost{0},
+      released{0}, errors{0};
+
+  // Gives a claimed job back to pending, under its claim. Whether it was given back.
+  bool give_back(const Job& job) {
+    auto given =
+        run_task(*db,
+                 [&](Repositories& repos) {
+                   return repos.jobs.finish_job(job, job_status::pending, runtime_released_note);
+                 },
+                 {.name = "release job"});
+    if (given) return true;
+    db->logger().warn("Job {}: giving it back failed; its lease will run out: {}", job.id,
+                      given.error().describe());
+    return false;
+  }
+
+  // The next claim of `slot`: the job, nothing when none is due, or an error. A claim whose
+  // COMMIT was in doubt is read back: the worker holds at most one running job.
+  result<std::optional<Job>> claim(const worker_slot& slot) {
+    auto taken = detail::claim_for_work(*db, slot.type->job_type, slot.worker_id, slot.type->work);
+    if (taken || taken.error().kind != errc::in_doubt) return taken;
+    auto resolved = lookup(*db, [&](Repositories& repos) {
+      return repos.jobs.find_claim(slot.type->job_type, slot.worker_id);
+    });
+    if (resolved) return resolved;
+    return taken;
+  }
+
+  void count(const result<Job>& finished, bool was_released) {
+    if (!finished) {
+      if (was_released) {
+        ++released;
+      } else if (finished.error().kind == errc::invalid_state) {
+        ++lost;
+      } else {
+        ++errors;
+      }
+      return;
+    }
+    switch (finished.value().status) {
+      case job_status::succeeded: ++succeeded; break;
+      case job_status::pending: ++retried; break;
+      case job_status::failed: ++failed; break;
+      case job_status::running: break;
+    }
+  }
+
+  void work(worker_slot& slot) {
+    auto idle = options.idle_poll_min;
+    for (;;) {
+      std::uint64_t seen_wakes = 0;
+      {
+        const std::lock_guard lock(mutex);
+        if (stopping) break;
+        seen_wakes = wakes;
+      }
+      auto taken = claim(slot);
+      if (taken && taken.value()) {
+        Job job = std::move(*taken.value());
+        ++claimed;
+        if (job.last_error == lease_expired_note) ++rescued;
+        bool run_it = false;
+        {
+          const std::lock_guard lock(mutex);
+          run_it = !stopping;
+          if (run_it) slot.running = job;
+        }
+        if (!run_it) {  // claimed while stopping: not run
+          if (give_back(job)) ++released;
+          break;
+        }
+        auto finished = detail::run_claimed(*db, job, slot.type->run, slot.type->work,
+                                            stop_handlers.get_token());
+        bool was_released = false;
+        {
+          const std::lock_guard lock(mutex);
+          slot.running.reset();
+          was_released = std::exchange(slot.released, false);
+        }
+        changed.notify_all();
+        count(finished, was_released);
+        if (!finished && !was_released) {
+          db->logger().warn("Job {}: {}", job.id, finished.error().describe());
+        }
+        idle = options.idle_poll_min;
+        continue;
+      }
+      if (!taken) {
+        ++errors;
+        db->logger().warn("Claiming a {} job failed: {}", slot.type->job_type,
+                          taken.error().describe());
+      }
+      std::unique_lock lock(mutex);
+      changed.wait_for(lock, idle, [&] { return stopping || wakes != seen_wakes; });
+      idle = std::min(idle * 2, options.idle_poll_max);
+    }
+    {
+      const std::lock_guard lock(mutex);
+      slot.done = true;
+    }
+    changed.notify_all();
+  }
+};
+
+worker_runtime::worker_runtime(const Database& db, runtime_options options)
+    : state_(std::make_unique<state>()) {
+  state_->db = &db;
+  if (options.name.empty()) options.name = default_name();
+  state_->options = std::move(options);
+}
+
+worker_runtime::~worker_runtime() {
+  stop(std::chrono::seconds{30});
+  state_->threads.clear();  // joins: a handler that ignored the stop is waited for
+}
+
+result<void> worker_runtime::add_handler(std::string_view job_type, handler run,
+                                         job_type_options options) {
+  const std::lock_guard lock(state_->mutex);
+  if (state_->started) {
+    return failure(errc::misuse, "handlers are registered before the worker runtime starts");
+  }
+  if (job_type.empty() || !run) {
+    return failure(errc::invalid_argument, "a handler needs a job type and a callable");
+  }
+  if (options.concurrency < 1) {
+    return failure(errc::invalid_argument, "the concurrency of job type " + std::string(job_type) +
+                                               " must be at least 1, got " +
+                                               std::to_string(options.concurrency));
+  }
+  for (const auto& type : state_->types) {
+    if (type->job_type == job_type) {
+      return failure(errc::invalid_argument,
+                     "job type " + std::string(job_type) + " already has a handler");
+    }
+  }
+  if (options.claim.lease <= std::chrono::milliseconds{0} || options.claim.lease > max_lease ||
+      options.claim.max_attempts < 1) {
+    return failure(errc::invalid_argument,
+                   "job type " + std::string(job_type) +
+                       ": a claim needs a lease of 1 ms to 30 days and max_attempts >= 1");
+  }
+  if (options.retry) {
+    auto reason = options.retry->delay.invalid_reason();
+    if (reason || options.retry->max_attempts < 1) {
+      return failure(errc::invalid_argument,
+                     "job type " + std::string(job_type) +
+                         ": its retry policy needs max_attempts >= 1 and a valid delay" +
+                         (reason ? ": " + *reason : std::string()));
+    }
+  }
+  auto type = std::make_unique<registered_type>();
+  type->job_type = std::string(job_type);
+  type->run = std::move(run);
+  type->work = work_options{.claim = options.claim, .retry = options.retry, .task = options.task};
+  type->concurrency = options.concurrency;
+  state_->types.push_back(std::move(type));
+  return success();
+}
+
+result<void> worker_runtime::start() {
+  const std::lock_guard lock(state_->mutex);
+  if (state_->started) return failure(errc::misuse, "the worker runtime is already started");
+  if (state_->types.empty()) {
+    return failure(errc::misuse, "the worker runtime has no handler to run");
+  }
+  if (state_->options.idle_poll_min <= std::chrono::milliseconds{0} ||
+      state_->options.idle_poll_max < state_->options.idle_poll_min) {
+    return failure(errc::invalid_argument,
+                   "the runtime's polling needs 0 < idle_poll_min <= idle_poll_max");
+  }
+  state_->started = true;
+  for (const auto& type : state_->types) {
+    for (int n = 0; n < type->concurrency; ++n) {
+      auto slot = std::make_unique<worker_slot>();
+      slot->worker_id = state_->options.name + "/" + type->job_type + "/" + std::to_string(n);
+      slot->type = type.get();
+      state_->slots.push_back(std::move(slot));
+    }
+  }
+  for (const auto& slot : state_->slots) {
+    state_->threads.emplace_back([state = state_.get(), slot = slot.get()] { state->work(*slot); });
+  }
+  return success();
+}
+
+void worker_runtime::wake() {
+  {
+    const std::lock_guard lock(state_->mutex);
+    ++state_->wakes;
+  }
+  state_->changed.notify_all();
+}
+
+stop_report worker_runtime::stop(std::chrono::milliseconds deadline) {
+  state& s = *state_;
+  std::unique_lock lock(s.mutex);
+  if (s.stopped) return *s.stopped;
+  s.stopping = true;
+  stop_report report;
+  for (const auto& slot : s.slots) report.in_flight += slot->running ? 1 : 0;
+  s.changed.notify_all();
+  lock.unlock();
+  s.stop_handlers.request_stop();
+  lock.lock();
+
+  const auto all_done = [&] {
+    return std::all_of(s.slots.begin(), s.slots.end(), [](const auto& slot) { return slot->done; });
+  };
+  s.changed.wait_until(lock, steady::now() + deadline, all_done);
+  // Handlers still running past the deadline: their jobs go back to pending for another worker.
+  std::vector<Job> overdue;
+  for (const auto& slot : s.slots) {
+    if (slot->running && !slot->released) {
+      slot->released = true;
+      overdue.push_back(*slot->running);
+    }
+  }
+  lock.unlock();
+  for (const Job& job : overdue) {
+    if (s.give_back(job)) {
+      ++report.released;
+    } else {
+      ++report.left_to_lease;
+    }
+  }
+  lock.lock();
+  s.stopped = report;
+  return report;
+}
+
+runtime_counters worker_runtime::counters() const {
+  const state& s = *state_;
+  return runtime_counters{.claimed = s.claimed,
+                          .succeeded = s.succeeded,
+                          .retried = s.retried,
+                          .failed = s.failed,
+                          .rescued = s.rescued,
+                          .lost = s.lost,
+                          .released = s.released,
+                          .errors = s.errors};
+}
+
+}  // namespace repokit
