@@ -1,5 +1,5 @@
 // `repokit demo`: the whole mission end to end. A catalogue is ingested, producer threads
-// enqueue processing jobs idempotently for overlapping targets, worker threads claim and run
+// enqueue processing jobs idempotently for overlapping targets, a worker runtime claims and runs
 // them in phases with per-task sessions, optional chaos injects transient faults, and the
 // summary proves that no job was lost or processed twice.
 #include <unistd.h>
@@ -58,10 +58,7 @@ struct tally {
   std::atomic<std::int64_t> created{0};
   std::atomic<std::int64_t> duplicates{0};
   std::atomic<std::int64_t> enqueue_failures{0};
-  std::atomic<std::int64_t> worker_failures{0};
   std::atomic<std::int64_t> processed{0};
-  std::atomic<std::int64_t> rescued{0};  // jobs taken over after their worker's lease expired
-  std::atomic<bool> producers_done{false};
   std::vector<std::atomic<int>> runs_per_target;  // how often the work ran for each target
   explicit tally(int targets) : runs_per_target(static_cast<std::size_t>(targets)) {}
 };
@@ -100,7 +97,7 @@ result<void> ingest_catalogue(const Database& db, int videos, tally& counts) {
 }
 
 void produce(const Database& db, const std::string& job_type, const settings& config, int seed,
-             tally& counts) {
+             tally& counts, worker_runtime& workers) {
   std::vector<int> order(static_cast<std::size_t>(config.targets));
   for (int i = 0; i < config.targets; ++i) order[static_cast<std::size_t>(i)] = i;
   std::shuffle(order.begin(), order.end(), std::minstd_rand(static_cast<unsigned>(seed)));
@@ -122,6 +119,7 @@ void produce(const Database& db, const std::string& job_type, const settings& co
       ++counts.enqueue_failures;
     } else if (job.value().created) {
       ++counts.created;
+      workers.wake();
     } else {
       ++counts.duplicates;
     }
@@ -151,53 +149,41 @@ std::int64_t count_of(const std::vector<std::pair<std::string, std::int64_t>>& c
 
 // The workers' claims: a short lease, so that a job whose claim or outcome was lost to a fault is
 // taken over within seconds; failed work comes back after a short backoff.
-const work_options demo_work_options{
+const job_type_options demo_job_options{
     .claim = {.lease = std::chrono::seconds{10}, .max_attempts = 20},
     .retry = job_retry_policy{
         .max_attempts = 20, .delay = {.initial_delay = seconds{0.01}, .max_delay = seconds{0.2}}}};
 
-void work(const Database& db, const std::string& job_type, int worker, tally& counts) {
-  const std::string worker_id = "demo-worker-" + std::to_string(worker);
-  // Phase 2 of each job: no session is held; the look-up opens a short unit of its own.
-  const auto process = [&](const Job& job) -> result<void> {
-    if (job.last_error == lease_expired_note) ++counts.rescued;
-    REPOKIT_TRY(auto video, video_repository(db,
-                                             {.propagate = propagation::independent,
-                                              .access = access_mode::read_only,
-                                              .name = "load video"},
-                                             [&](VideoRepository& videos) {
-                                               return videos.get_video_by_id(job.target_id);
-                                             }));
-    const int index = target_index(job.target_id);
-    if (index >= 0 && index < static_cast<int>(counts.runs_per_target.size())) {
-      ++counts.runs_per_target[static_cast<std::size_t>(index)];
-    }
-    (void)video;
-    return success();
-  };
+// Phase 2 of each job: no session is held; the look-up opens a short unit of its own.
+result<void> process(const Database& db, const Job& job, tally& counts) {
+  REPOKIT_TRY(auto video, video_repository(db,
+                                           {.propagate = propagation::independent,
+                                            .access = access_mode::read_only,
+                                            .name = "load video"},
+                                           [&](VideoRepository& videos) {
+                                             return videos.get_video_by_id(job.target_id);
+                                           }));
+  const int index = target_index(job.target_id);
+  if (index >= 0 && index < static_cast<int>(counts.runs_per_target.size())) {
+    ++counts.runs_per_target[static_cast<std::size_t>(index)];
+  }
+  ++counts.processed;
+  (void)video;
+  return success();
+}
+
+// Waits until nothing is pending (or waiting to be retried) and nothing running: a job left
+// running by a lost claim is taken over once its lease runs out. False when interrupted first.
+bool wait_until_drained(const Database& db, const std::string& job_type) {
   while (!interrupted()) {
-    auto finished = work_on_next_job(db, job_type, worker_id, process, demo_work_options);
-    if (!finished) {
-      ++counts.worker_failures;
-      continue;
-    }
-    if (finished.value()) {
-      ++counts.processed;
-      continue;
-    }
-    if (!counts.producers_done.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{2});  // a worker's idle poll
-      continue;
-    }
-    // Done when nothing is pending (or waiting to be retried) and nothing running: a job left
-    // running by a lost claim is taken over once its lease runs out.
     auto counted = jobs_by_status(db, job_type);
     if (counted && count_of(counted.value(), "pending") == 0 &&
         count_of(counted.value(), "running") == 0) {
-      return;
+      return true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});  // the display's own pace
   }
+  return false;
 }
 
 // Progress through each phase on stderr, so that stdout holds the summary alone (one JSON
@@ -298,8 +284,9 @@ namespace {
 
 // The summary: what matters first, grouped; every counter with --verbose, and always in JSON.
 void fill_summary(report& summary, const Database& db, const settings& config, const tally& counts,
-                  const testing::fault_injector& chaos, std::int64_t succeeded, std::int64_t failed,
-                  std::int64_t lost, std::int64_t twice, double elapsed, bool everything) {
+                  const runtime_counters& workers, const testing::fault_injector& chaos,
+                  std::int64_t succeeded, std::int64_t failed, std::int64_t lost,
+                  std::int64_t twice, double elapsed, bool everything) {
   const auto m = db.metrics();
   summary.add("database", db.url().masked());
   summary.add("seconds", elapsed);
@@ -317,11 +304,13 @@ void fill_summary(report& summary, const Database& db, const settings& config, c
   jobs.add("jobs_failed", failed);
   jobs.add("jobs_lost", lost);
   jobs.add("jobs_processed_twice", twice);
-  jobs.add("jobs_rescued_after_expired_lease", counts.rescued.load());
+  jobs.add("jobs_rescued_after_expired_lease", workers.rescued);
   if (everything) {
     jobs.add("jobs_processed", counts.processed.load());
     jobs.add("enqueue_failures", counts.enqueue_failures.load());
-    jobs.add("worker_failures", counts.worker_failures.load());
+    jobs.add("attempts_retried", workers.retried);
+    jobs.add("outcomes_refused_claim_lost", workers.lost);
+    jobs.add("worker_errors_covered_by_lease", workers.errors);
   }
   report& faults = summary.section("retries_and_faults", "retries and faults");
   for (const retry_class kind :
@@ -406,6 +395,21 @@ int run_demo(const command_line& args) {
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
   tally counts(config.targets);
+  std::optional<worker_runtime> runtime(
+      std::in_place, db,
+      runtime_options{.name = "demo",
+                      .idle_poll_min = std::chrono::milliseconds{2},
+                      .idle_poll_max = std::chrono::milliseconds{100}});
+  worker_runtime& workers = *runtime;
+  job_type_options per_type = demo_job_options;
+  per_type.concurrency = config.workers;
+  if (auto registered = workers.handle(
+          job_type, [&](const Job& job) { return process(db, job, counts); }, per_type);
+      !registered) {
+    std::cerr << "repokit demo: " << registered.error().describe() << '\n';
+    return 1;
+  }
+  stop_report stopped;
   {
     progress_display progress(counts, config, db, line);
     if (auto ingested = ingest_catalogue(db, config.videos, counts); !ingested) {
@@ -416,25 +420,35 @@ int run_demo(const command_line& args) {
     }
     progress.advance(phase::enqueue);
     chaos->arm();
-    std::vector<std::jthread> workers;
-    for (int w = 0; w < config.workers; ++w) {
-      workers.emplace_back([&, w] { work(db, job_type, w, counts); });
+    if (auto started_workers = workers.start(); !started_workers) {
+      line->finish();
+      std::cerr << "repokit demo: cannot start the workers: " << started_workers.error().describe()
+                << '\n';
+      return 1;
     }
     {
       std::vector<std::jthread> producers;
       for (int p = 0; p < config.producers; ++p) {
-        producers.emplace_back([&, p] { produce(db, job_type, config, 42 + p, counts); });
+        producers.emplace_back([&, p] { produce(db, job_type, config, 42 + p, counts, workers); });
       }
     }
     progress.advance(phase::drain);
-    counts.producers_done = true;
+    wait_until_drained(db, job_type);
+    // On Ctrl-C or SIGTERM, running handlers get this long to finish; their jobs are given back
+    // after it.
+    stopped = workers.stop(std::chrono::seconds{10});
   }
   const double elapsed = std::chrono::duration<double>(steady::now() - started).count();
   if (interrupted()) {
+    runtime.reset();  // the workers are done with the database
     // Closing the pool lets SQLite fold its -wal file back and remove it and the -shm file.
     opened = failure(errc::misuse, "closed");
     std::cerr << "repokit demo: interrupted after " << counts.processed.load() << " of "
-              << config.targets << " jobs; the database is closed cleanly\n";
+              << config.targets << " jobs";
+    if (stopped.released > 0) {
+      std::cerr << "; " << stopped.released << " running job(s) given back for a later run";
+    }
+    std::cerr << "; the database is closed cleanly\n";
     return exit_interrupted;
   }
 
@@ -478,7 +492,7 @@ int run_demo(const command_line& args) {
   }
 
   report summary("repokit demo");
-  fill_summary(summary, db, config, counts, *chaos, succeeded,
+  fill_summary(summary, db, config, counts, workers.counters(), *chaos, succeeded,
                count_of(final_counts.value(), "failed"), lost, twice, elapsed,
                verbose || config.json);
   if (config.json) {
