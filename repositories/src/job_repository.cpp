@@ -380,6 +380,31 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
   return failure(std::move(changing));
 }
 
+timestamp occurrence_at(const periodic_job& schedule, timestamp now) noexcept {
+  const auto interval = std::max(schedule.interval, std::chrono::milliseconds{1});
+  const auto since_epoch = now.time_since_epoch();
+  return timestamp{since_epoch - since_epoch % interval};
+}
+
+result<created_or_existing<Job>> JobRepository::create_occurrence(const periodic_job& schedule,
+                                                                  timestamp now) {
+  if (schedule.interval <= std::chrono::milliseconds{0}) {
+    return failure(errc::invalid_argument,
+                   "periodic job " + schedule.name + ": its interval must be above zero");
+  }
+  REPOKIT_TRYV(check_id("periodic job name", schedule.name, max_target_id_length - 24));
+  if (schedule.name.find('@') != std::string::npos) {
+    return failure(errc::invalid_argument,
+                   "periodic job name " + schedule.name + ": '@' separates it from the time");
+  }
+  static constexpr std::array any_status{job_status::pending, job_status::running,
+                                         job_status::succeeded, job_status::failed};
+  const timestamp due = occurrence_at(schedule, now);
+  return create_if_not_exists(
+      schedule.job_type, schedule.name + "@" + std::to_string(due.time_since_epoch().count()),
+      schedule.parameters, any_status, {.run_at = due, .priority = schedule.priority});
+}
+
 result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
                                                      std::string_view worker_id,
                                                      const claim_options& options) {

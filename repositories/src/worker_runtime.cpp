@@ -34,6 +34,16 @@ struct worker_slot {
   bool done = false;      // its loop has ended
 };
 
+// A periodic job, and its last occurrence this runtime has seen created.
+struct scheduled_job {
+  periodic_job schedule;
+  std::optional<timestamp> done{};
+};
+
+timestamp wall_clock() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
 std::string default_name() {
   std::array<char, 256> host{};
   if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
@@ -48,6 +58,7 @@ struct worker_runtime::state {
   runtime_options options;
   std::vector<std::unique_ptr<registered_type>> types;
   std::vector<std::unique_ptr<worker_slot>> slots;
+  std::vector<scheduled_job> schedules;
 
   std::mutex mutex;
   std::condition_variable changed;  // wake-ups, stop requests, slots' jobs ending
@@ -59,7 +70,7 @@ struct worker_runtime::state {
   std::vector<std::jthread> threads;
 
   std::atomic<std::uint64_t> claimed{0}, succeeded{0}, retried{0}, failed{0}, rescued{0}, lost{0},
-      released{0}, errors{0};
+      released{0}, errors{0}, scheduled{0};
 
   // Gives a claimed job back to pending, under its claim. Whether it was given back.
   bool give_back(const Job& job) {
@@ -103,6 +114,37 @@ struct worker_runtime::state {
       case job_status::pending: ++retried; break;
       case job_status::failed: ++failed; break;
       case job_status::running: break;
+    }
+  }
+
+  // Creates the occurrences that are due, then waits for the next one. Failures are tried again
+  // after idle_poll_max.
+  void run_schedules() {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      lock.unlock();
+      const timestamp now = wall_clock();
+      timestamp next = now + std::chrono::hours{24};
+      for (scheduled_job& job : schedules) {
+        const timestamp due = occurrence_at(job.schedule, now);
+        if (job.done != due) {
+          auto made = run_task(
+              *db,
+              [&](Repositories& repos) { return repos.jobs.create_occurrence(job.schedule, now); },
+              {.name = "schedule"});
+          if (made) {
+            job.done = due;
+            if (made.value().created) ++scheduled;
+          } else {
+            ++errors;
+            db->logger().warn("Periodic job {}: {}", job.schedule.name, made.error().describe());
+            next = std::min(next, now + options.idle_poll_max);
+          }
+        }
+        next = std::min(next, due + job.schedule.interval);
+      }
+      lock.lock();
+      changed.wait_for(lock, next - wall_clock(), [&] { return stopping; });
     }
   }
 
@@ -219,11 +261,32 @@ result<void> worker_runtime::add_handler(std::string_view job_type, handler run,
   return success();
 }
 
+result<void> worker_runtime::schedule(periodic_job schedule) {
+  const std::lock_guard lock(state_->mutex);
+  if (state_->started) {
+    return failure(errc::misuse, "schedules are added before the worker runtime starts");
+  }
+  if (schedule.interval <= std::chrono::milliseconds{0} || schedule.name.empty() ||
+      schedule.job_type.empty() || schedule.name.find('@') != std::string::npos) {
+    return failure(errc::invalid_argument,
+                   "periodic job '" + schedule.name +
+                       "' needs a name without '@', a job type and an interval above zero");
+  }
+  for (const scheduled_job& existing : state_->schedules) {
+    if (existing.schedule.name == schedule.name) {
+      return failure(errc::invalid_argument,
+                     "periodic job " + schedule.name + " is already scheduled");
+    }
+  }
+  state_->schedules.push_back({.schedule = std::move(schedule)});
+  return success();
+}
+
 result<void> worker_runtime::start() {
   const std::lock_guard lock(state_->mutex);
   if (state_->started) return failure(errc::misuse, "the worker runtime is already started");
-  if (state_->types.empty()) {
-    return failure(errc::misuse, "the worker runtime has no handler to run");
+  if (state_->types.empty() && state_->schedules.empty()) {
+    return failure(errc::misuse, "the worker runtime has no handler and no schedule to run");
   }
   if (state_->options.idle_poll_min <= std::chrono::milliseconds{0} ||
       state_->options.idle_poll_max < state_->options.idle_poll_min) {
@@ -241,6 +304,9 @@ result<void> worker_runtime::start() {
   }
   for (const auto& slot : state_->slots) {
     state_->threads.emplace_back([state = state_.get(), slot = slot.get()] { state->work(*slot); });
+  }
+  if (!state_->schedules.empty()) {
+    state_->threads.emplace_back([state = state_.get()] { state->run_schedules(); });
   }
   return success();
 }
@@ -299,7 +365,8 @@ runtime_counters worker_runtime::counters() const {
                           .rescued = s.rescued,
                           .lost = s.lost,
                           .released = s.released,
-                          .errors = s.errors};
+                          .errors = s.errors,
+                          .scheduled = s.scheduled};
 }
 
 }  // namespace repokit

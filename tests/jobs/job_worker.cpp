@@ -18,6 +18,11 @@
 //     while the work runs. The work writes the job's id and flushes, then blocks reading stdin:
 //     it is there to be killed mid-job. Writes "none" when no job was due. Exits 0 at end of
 //     file, so a test that fails before killing it does not leave it behind.
+//   schedule URL JOB_TYPE NAME INTERVAL_MS OCCURRENCES
+//     Writes "ready" once its connection is open, waits for a line (or end of file) on stdin,
+//     then runs a worker runtime whose only work is the periodic job NAME of JOB_TYPE, every
+//     INTERVAL_MS, for OCCURRENCES intervals. Then writes "created N" (the occurrences this
+//     process created) and "errors N". Exits 0 with zero errors.
 //
 // Errors go to stderr. Retry warnings would be one line per SQLITE_BUSY: only errors are logged.
 #include <unistd.h>
@@ -192,10 +197,31 @@ int claim_and_hang(const std::string& url, const std::string& job_type,
   return 0;
 }
 
+int schedule(const std::string& url, const std::string& job_type, const std::string& name,
+             std::chrono::milliseconds interval, int occurrences) {
+  const Database db = open_or_exit(url, 2);
+  if (!warm_up(db)) return 1;
+  std::cout << "ready" << std::endl;
+  wait_for_go();
+  repokit::worker_runtime runtime(db, {.name = "scheduler-" + std::to_string(::getpid())});
+  if (auto added = runtime.schedule({.name = name, .job_type = job_type, .interval = interval});
+      !added || !runtime.start()) {
+    std::cerr << "job_worker: cannot start the schedule\n";
+    return 1;
+  }
+  // The schedule's run is its work: it lasts this long.
+  std::this_thread::sleep_for(interval * occurrences);
+  runtime.stop(std::chrono::seconds{30});
+  const repokit::runtime_counters counted = runtime.counters();
+  std::cout << "created " << counted.scheduled << '\n' << "errors " << counted.errors << std::endl;
+  return counted.errors == 0 ? 0 : 1;
+}
+
 int usage() {
   std::cerr << "usage: job_worker race URL TARGETS CALLS_PER_TARGET THREADS\n"
                "       job_worker drain URL JOB_TYPE WORKER_ID\n"
-               "       job_worker claim-and-hang URL JOB_TYPE WORKER_ID LEASE_MS\n";
+               "       job_worker claim-and-hang URL JOB_TYPE WORKER_ID LEASE_MS\n"
+               "       job_worker schedule URL JOB_TYPE NAME INTERVAL_MS OCCURRENCES\n";
   return 2;
 }
 
@@ -209,6 +235,10 @@ int main(int argc, char** argv) try {
   if (args.size() == 4 && args[0] == "drain") return drain(args[1], args[2], args[3]);
   if (args.size() == 5 && args[0] == "claim-and-hang") {
     return claim_and_hang(args[1], args[2], args[3], std::chrono::milliseconds{std::stoi(args[4])});
+  }
+  if (args.size() == 6 && args[0] == "schedule") {
+    return schedule(args[1], args[2], args[3], std::chrono::milliseconds{std::stoi(args[4])},
+                    std::stoi(args[5]));
   }
   return usage();
 } catch (const std::exception& e) {

@@ -57,6 +57,20 @@ struct job_schedule {
   std::int32_t priority = 0;          // claims take higher priorities first, then earlier run_at
 };
 
+// A job created every `interval`: its occurrence at t, a whole number of intervals since the
+// epoch, is the job of `job_type` whose target_id is "<name>@<t in ms since the epoch>", due at t.
+struct periodic_job {
+  std::string name;
+  std::string job_type;
+  std::chrono::milliseconds interval{};
+  std::string parameters = "{}";
+  std::int32_t priority = 0;
+};
+
+// When the occurrence of `schedule` that covers `now` is due: the last whole interval at or
+// before it.
+timestamp occurrence_at(const periodic_job& schedule, timestamp now) noexcept;
+
 // The statuses during which a (job_type, target_id) pair may have only one job.
 inline constexpr std::array<job_status, 2> active_job_statuses{job_status::pending,
                                                                job_status::running};
@@ -92,6 +106,11 @@ class JobRepository {
       std::string_view job_type, std::string_view target_id, std::string_view parameters = "{}",
       std::span<const job_status> check_statuses = active_job_statuses,
       const job_schedule& schedule = {});
+
+  // Creates the job of `schedule`'s occurrence that covers `now`, unless one exists in any status:
+  // schedulers on many machines create each occurrence exactly once (`created` is true for one
+  // of them). errc::invalid_argument for a name with '@', or an interval not above zero.
+  result<created_or_existing<Job>> create_occurrence(const periodic_job& schedule, timestamp now);
 
   // Atomically takes a job of this type and marks it running for `worker_id` under a lease of
   // `options.lease`, counting an attempt; nothing when none is due. It takes first a running

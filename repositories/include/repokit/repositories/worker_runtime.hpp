@@ -53,12 +53,13 @@ struct runtime_options {
 struct runtime_counters {
   std::uint64_t claimed = 0;
   std::uint64_t succeeded = 0;
-  std::uint64_t retried = 0;   // back to pending after a failed attempt, due after a backoff
-  std::uint64_t failed = 0;    // failed for good: out of attempts, or with no retry policy
-  std::uint64_t rescued = 0;   // claimed after another worker's lease expired
-  std::uint64_t lost = 0;      // outcomes refused: the job was cancelled or taken over meanwhile
-  std::uint64_t released = 0;  // given back by stop() after its deadline
-  std::uint64_t errors = 0;    // claims or outcomes that failed; the lease covers the job
+  std::uint64_t retried = 0;    // back to pending after a failed attempt, due after a backoff
+  std::uint64_t failed = 0;     // failed for good: out of attempts, or with no retry policy
+  std::uint64_t rescued = 0;    // claimed after another worker's lease expired
+  std::uint64_t lost = 0;       // outcomes refused: the job was cancelled or taken over meanwhile
+  std::uint64_t released = 0;   // given back by stop() after its deadline
+  std::uint64_t errors = 0;     // claims or outcomes that failed; the lease covers the job
+  std::uint64_t scheduled = 0;  // occurrences of periodic jobs this runtime created
 };
 
 // What stop() found.
@@ -88,7 +89,13 @@ class worker_runtime {
     return add_handler(job_type, to_handler(std::forward<Handler>(run)), std::move(options));
   }
 
-  // Starts the worker threads. errc::misuse when already started, or with no handler.
+  // Creates each occurrence of `schedule` while the runtime runs, from one scheduler thread: at
+  // start, the occurrence under way, then each one as it falls due. Runtimes on many machines
+  // create each occurrence once between them. Occurrences missed while no runtime ran are not
+  // made up. errc::misuse once started; errc::invalid_argument for a bad schedule.
+  result<void> schedule(periodic_job schedule);
+
+  // Starts the worker threads. errc::misuse when already started, or with nothing to run.
   result<void> start();
 
   // Tells idle workers that jobs may be due now (this process just enqueued some).
