@@ -18,6 +18,9 @@
 //     while the work runs. The work writes the job's id and flushes, then blocks reading stdin:
 //     it is there to be killed mid-job. Writes "none" when no job was due. Exits 0 at end of
 //     file, so a test that fails before killing it does not leave it behind.
+//   run-and-hang URL JOB_TYPE NAME LEASE_MS
+//     Like claim-and-hang, on a worker runtime named NAME with one worker (its id is
+//     NAME/JOB_TYPE/0): the handler writes the job's id and flushes, then blocks reading stdin.
 //   schedule URL JOB_TYPE NAME INTERVAL_MS OCCURRENCES
 //     Writes "ready" once its connection is open, waits for a line (or end of file) on stdin,
 //     then runs a worker runtime whose only work is the periodic job NAME of JOB_TYPE, every
@@ -197,6 +200,26 @@ int claim_and_hang(const std::string& url, const std::string& job_type,
   return 0;
 }
 
+int run_and_hang(const std::string& url, const std::string& job_type, const std::string& name,
+                 std::chrono::milliseconds lease) {
+  const Database db = open_or_exit(url, 2);  // the claim's connection and the heartbeats'
+  repokit::worker_runtime runtime(db, {.name = name});
+  auto registered =
+      runtime.handle(job_type,
+                     [](const repokit::Job& job) {
+                       std::cout << job.id << std::endl;
+                       wait_for_go();  // until killed, or until the parent closes our stdin
+                     },
+                     {.claim = {.lease = lease}});
+  if (!registered || !runtime.start()) {
+    std::cerr << "job_worker: cannot start the runtime\n";
+    return 1;
+  }
+  wait_for_go();  // the parent closes our stdin when it is done with us
+  runtime.stop(std::chrono::seconds{30});
+  return 0;
+}
+
 int schedule(const std::string& url, const std::string& job_type, const std::string& name,
              std::chrono::milliseconds interval, int occurrences) {
   const Database db = open_or_exit(url, 2);
@@ -221,6 +244,7 @@ int usage() {
   std::cerr << "usage: job_worker race URL TARGETS CALLS_PER_TARGET THREADS\n"
                "       job_worker drain URL JOB_TYPE WORKER_ID\n"
                "       job_worker claim-and-hang URL JOB_TYPE WORKER_ID LEASE_MS\n"
+               "       job_worker run-and-hang URL JOB_TYPE NAME LEASE_MS\n"
                "       job_worker schedule URL JOB_TYPE NAME INTERVAL_MS OCCURRENCES\n";
   return 2;
 }
@@ -235,6 +259,9 @@ int main(int argc, char** argv) try {
   if (args.size() == 4 && args[0] == "drain") return drain(args[1], args[2], args[3]);
   if (args.size() == 5 && args[0] == "claim-and-hang") {
     return claim_and_hang(args[1], args[2], args[3], std::chrono::milliseconds{std::stoi(args[4])});
+  }
+  if (args.size() == 5 && args[0] == "run-and-hang") {
+    return run_and_hang(args[1], args[2], args[3], std::chrono::milliseconds{std::stoi(args[4])});
   }
   if (args.size() == 6 && args[0] == "schedule") {
     return schedule(args[1], args[2], args[3], std::chrono::milliseconds{std::stoi(args[4])},

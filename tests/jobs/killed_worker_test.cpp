@@ -1,8 +1,10 @@
-// A worker process killed (SIGKILL) while it works on a claimed job: its heartbeats stop, and once
-// the lease has run out the job is taken over by the next claim, or reconcile_stale gives it back
-// (or fails it for good once out of attempts); another worker then finishes it, and the dead
-// worker's claim can no longer record an outcome.
+// A worker process (or a worker runtime) killed (SIGKILL) while it works on a claimed job: its
+// heartbeats stop, and once the lease has run out the job is taken over by the next claim, or
+// reconcile_stale gives it back (or fails it for good once out of attempts); another worker then
+// finishes it, and the dead worker's claim can no longer record an outcome.
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -22,12 +24,12 @@ bool killed_by_sigkill(int status) {
   return status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
-// Runs a claim-and-hang worker until it works on `expected`, then kills it: the job is left
-// running under a worker that is gone. Answers the job as the dead worker left it, once its
-// lease has run out.
-Job claim_and_kill(const test_database& fixture, std::int64_t expected,
-                   const std::string& worker_id) {
-  worker_process hung({"claim-and-hang", fixture.url(), std::string(job_type), worker_id,
+// Runs a job_worker `mode` (claim-and-hang or run-and-hang) named `name` until it works on
+// `expected`, then kills it: the job is left running under a worker that is gone. Answers the
+// job as the dead worker left it, once its lease has run out.
+Job kill_while_working(const test_database& fixture, std::int64_t expected, std::string mode,
+                       const std::string& name) {
+  worker_process hung({std::move(mode), fixture.url(), std::string(job_type), name,
                        std::to_string(hung_lease.count())});
   const std::string line = hung.read_line();
   INFO("claim-and-hang printed '" << line << "'");
@@ -47,6 +49,11 @@ Job claim_and_kill(const test_database& fixture, std::int64_t expected,
     if (wall_clock() > expiry) return left.value();
     wait_until_past(expiry);
   }
+}
+
+Job claim_and_kill(const test_database& fixture, std::int64_t expected,
+                   const std::string& worker_id) {
+  return kill_while_working(fixture, expected, "claim-and-hang", worker_id);
 }
 
 // Another worker works on the next job, which must be the dead worker's job `id`, on its second
@@ -207,4 +214,40 @@ TEST_CASE("a superseded claim cannot finish a job that was claimed again", "[cla
   CHECK(accepted.value().status == job_status::succeeded);
   CHECK(accepted.value().attempts == 2);
   CHECK(db.pool().in_use == 0);
+}
+
+TEST_CASE("a killed worker runtime's job is rescued by another runtime and succeeds once",
+          "[claim][runtime]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  const std::int64_t id = seed_jobs(db, job_type, 1).front();
+
+  const Job abandoned = kill_while_working(fixture, id, "run-and-hang", "doomed");
+  CHECK(abandoned.status == job_status::running);
+  CHECK(abandoned.attempts == 1);
+  CHECK(abandoned.worker_id == "doomed/" + std::string(job_type) + "/0");
+
+  std::mutex mutex;
+  std::condition_variable ran;
+  int runs = 0;
+  worker_runtime rescuer(db, {.name = "rescuer"});
+  REQUIRE(rescuer.handle(job_type, [&](const Job& job) {
+    const std::lock_guard lock(mutex);
+    runs += job.id == id ? 1 : 0;
+    ran.notify_all();
+  }));
+  REQUIRE(rescuer.start());
+  {
+    std::unique_lock lock(mutex);
+    ran.wait(lock, [&] { return runs > 0; });
+  }
+  rescuer.stop(std::chrono::seconds{30});  // waits for the outcome to be recorded
+
+  const Job finished = read_job(db, id).value();
+  CHECK(runs == 1);
+  CHECK(finished.status == job_status::succeeded);
+  CHECK(finished.attempts == 2);
+  CHECK(finished.worker_id == "rescuer/" + std::string(job_type) + "/0");
+  CHECK(rescuer.counters().rescued == 1);
+  check_late_outcome_refused(db, abandoned, finished);
 }
