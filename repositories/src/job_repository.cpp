@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "job_checks.hpp"
 #include "mapping.hpp"
 #include "repokit/repositories/validation.hpp"
 
@@ -274,21 +275,6 @@ result<void> check_lease(std::chrono::milliseconds lease) {
                                              std::to_string(lease.count()) + " ms");
 }
 
-result<void> check_retry_policy(const job_retry_policy& policy) {
-  if (policy.max_attempts < 1) {
-    return failure(errc::invalid_argument, "a job retry policy needs max_attempts >= 1, got " +
-                                               std::to_string(policy.max_attempts));
-  }
-  if (auto reason = policy.delay.invalid_reason()) {
-    return failure(errc::invalid_argument, "a job retry policy's delay: " + *reason);
-  }
-  if (policy.delay.max_delay > max_lease) {
-    return failure(errc::invalid_argument,
-                   "a job retry policy's max_delay must be at most 30 days");
-  }
-  return success();
-}
-
 // The worker of a claim, as the claim guard compares it.
 std::string_view claim_worker(const Job& claimed) {
   return claimed.worker_id ? std::string_view(*claimed.worker_id) : std::string_view("");
@@ -388,15 +374,7 @@ timestamp occurrence_at(const periodic_job& schedule, timestamp now) noexcept {
 
 result<created_or_existing<Job>> JobRepository::create_occurrence(const periodic_job& schedule,
                                                                   timestamp now) {
-  if (schedule.interval <= std::chrono::milliseconds{0}) {
-    return failure(errc::invalid_argument,
-                   "periodic job " + schedule.name + ": its interval must be above zero");
-  }
-  REPOKIT_TRYV(check_id("periodic job name", schedule.name, max_target_id_length - 24));
-  if (schedule.name.find('@') != std::string::npos) {
-    return failure(errc::invalid_argument,
-                   "periodic job name " + schedule.name + ": '@' separates it from the time");
-  }
+  REPOKIT_TRYV(detail::check_periodic_job(schedule));
   static constexpr std::array any_status{job_status::pending, job_status::running,
                                          job_status::succeeded, job_status::failed};
   const timestamp due = occurrence_at(schedule, now);
@@ -410,11 +388,7 @@ result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
                                                      const claim_options& options) {
   REPOKIT_TRYV(check_id("job_type", job_type));
   REPOKIT_TRYV(check_id("worker_id", worker_id, max_target_id_length));
-  REPOKIT_TRYV(check_lease(options.lease));
-  if (options.max_attempts < 1) {
-    return failure(errc::invalid_argument, "claim_next needs max_attempts >= 1, got " +
-                                               std::to_string(options.max_attempts));
-  }
+  REPOKIT_TRYV(detail::check_claim_options(options));
   const timestamp now = detail::now();
   return unit_->one(claim_next_job, worker_id, now, now + options.lease, job_type,
                     options.max_attempts);
@@ -431,7 +405,7 @@ result<Job> JobRepository::retry_or_fail(const Job& claimed, std::string_view er
                                          const job_retry_policy& policy) {
   REPOKIT_TRYV(check_job_id(claimed.id));
   REPOKIT_TRYV(check_text("error", error));
-  REPOKIT_TRYV(check_retry_policy(policy));
+  REPOKIT_TRYV(detail::check_retry_policy(policy));
   if (claimed.attempts >= policy.max_attempts) {
     return finish_job(claimed, job_status::failed, error);
   }
@@ -535,4 +509,44 @@ result<Job> JobRepository::update_job_status(std::int64_t id, job_status status,
                                           " and cannot move to " + std::string(to_string(status)));
 }
 
+namespace detail {
+
+result<void> check_claim_options(const claim_options& options) {
+  REPOKIT_TRYV(check_lease(options.lease));
+  if (options.max_attempts < 1) {
+    return failure(errc::invalid_argument, "claim_next needs max_attempts >= 1, got " +
+                                               std::to_string(options.max_attempts));
+  }
+  return success();
+}
+
+result<void> check_retry_policy(const job_retry_policy& policy) {
+  if (policy.max_attempts < 1) {
+    return failure(errc::invalid_argument, "a job retry policy needs max_attempts >= 1, got " +
+                                               std::to_string(policy.max_attempts));
+  }
+  if (auto reason = policy.delay.invalid_reason()) {
+    return failure(errc::invalid_argument, "a job retry policy's delay: " + *reason);
+  }
+  if (policy.delay.max_delay > max_lease) {
+    return failure(errc::invalid_argument,
+                   "a job retry policy's max_delay must be at most 30 days");
+  }
+  return success();
+}
+
+result<void> check_periodic_job(const periodic_job& schedule) {
+  if (schedule.interval <= std::chrono::milliseconds{0}) {
+    return failure(errc::invalid_argument,
+                   "periodic job " + schedule.name + ": its interval must be above zero");
+  }
+  REPOKIT_TRYV(check_id("periodic job name", schedule.name, max_target_id_length - 24));
+  if (schedule.name.find('@') != std::string::npos) {
+    return failure(errc::invalid_argument,
+                   "periodic job name " + schedule.name + ": '@' separates it from the time");
+  }
+  return success();
+}
+
+}  // namespace detail
 }  // namespace repokit

@@ -13,6 +13,9 @@
 
 #include <spdlog/logger.h>
 
+#include "job_checks.hpp"
+#include "mapping.hpp"
+
 namespace repokit {
 namespace {
 
@@ -39,10 +42,6 @@ struct scheduled_job {
   periodic_job schedule;
   std::optional<timestamp> done{};
 };
-
-timestamp wall_clock() {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-}
 
 std::string default_name() {
   std::array<char, 256> host{};
@@ -123,7 +122,7 @@ struct worker_runtime::state {
     std::unique_lock lock(mutex);
     while (!stopping) {
       lock.unlock();
-      const timestamp now = wall_clock();
+      const timestamp now = detail::now();
       timestamp next = now + std::chrono::hours{24};
       for (scheduled_job& job : schedules) {
         const timestamp due = occurrence_at(job.schedule, now);
@@ -144,7 +143,7 @@ struct worker_runtime::state {
         next = std::min(next, due + job.schedule.interval);
       }
       lock.lock();
-      changed.wait_for(lock, next - wall_clock(), [&] { return stopping; });
+      changed.wait_for(lock, next - detail::now(), [&] { return stopping; });
     }
   }
 
@@ -237,21 +236,8 @@ result<void> worker_runtime::add_handler(std::string_view job_type, handler run,
                      "job type " + std::string(job_type) + " already has a handler");
     }
   }
-  if (options.claim.lease <= std::chrono::milliseconds{0} || options.claim.lease > max_lease ||
-      options.claim.max_attempts < 1) {
-    return failure(errc::invalid_argument,
-                   "job type " + std::string(job_type) +
-                       ": a claim needs a lease of 1 ms to 30 days and max_attempts >= 1");
-  }
-  if (options.retry) {
-    auto reason = options.retry->delay.invalid_reason();
-    if (reason || options.retry->max_attempts < 1) {
-      return failure(errc::invalid_argument,
-                     "job type " + std::string(job_type) +
-                         ": its retry policy needs max_attempts >= 1 and a valid delay" +
-                         (reason ? ": " + *reason : std::string()));
-    }
-  }
+  REPOKIT_TRYV(detail::check_claim_options(options.claim));
+  if (options.retry) REPOKIT_TRYV(detail::check_retry_policy(*options.retry));
   auto type = std::make_unique<registered_type>();
   type->job_type = std::string(job_type);
   type->run = std::move(run);
@@ -266,11 +252,9 @@ result<void> worker_runtime::schedule(periodic_job schedule) {
   if (state_->started) {
     return failure(errc::misuse, "schedules are added before the worker runtime starts");
   }
-  if (schedule.interval <= std::chrono::milliseconds{0} || schedule.name.empty() ||
-      schedule.job_type.empty() || schedule.name.find('@') != std::string::npos) {
-    return failure(errc::invalid_argument,
-                   "periodic job '" + schedule.name +
-                       "' needs a name without '@', a job type and an interval above zero");
+  REPOKIT_TRYV(detail::check_periodic_job(schedule));
+  if (schedule.job_type.empty()) {
+    return failure(errc::invalid_argument, "periodic job " + schedule.name + " needs a job type");
   }
   for (const scheduled_job& existing : state_->schedules) {
     if (existing.schedule.name == schedule.name) {
