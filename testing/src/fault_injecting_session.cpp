@@ -10,6 +10,10 @@ error lost_connection(std::string_view operation) {
                "injected fault: connection reset"};
 }
 
+bool is_in_doubt(fault kind) {
+  return kind == fault::in_doubt_commit || kind == fault::in_doubt_abort;
+}
+
 }  // namespace
 
 void fault_injector::fail_next(fault kind, std::string operation) {
@@ -29,7 +33,7 @@ std::optional<fault> fault_injector::draw(std::string_view operation) {
   if (scripted_) {
     const std::lock_guard lock(mutex_);
     for (auto it = script_.begin(); it != script_.end(); ++it) {
-      const bool applies = it->kind != fault::in_doubt_commit || operation == "COMMIT";
+      const bool applies = !is_in_doubt(it->kind) || operation == "COMMIT";
       if (applies && (it->operation.empty() || it->operation == operation)) {
         const fault kind = it->kind;
         script_.erase(it);
@@ -60,6 +64,7 @@ error fault_injector::report(fault injected, dialect kind, std::string_view oper
                    std::string(operation), "injected fault: deadlock detected"};
     case fault::dropped_connection: ++drops_; return lost_connection(operation);
     case fault::in_doubt_commit:
+    case fault::in_doubt_abort:
       ++in_doubt_;
       return error{errc::in_doubt, retry_class::in_doubt, "", std::string(operation),
                    "injected fault: connection lost during COMMIT"};
@@ -84,13 +89,17 @@ result<void> fault_injecting_session::commit() {
   if (dropped_) return failure(lost_connection("COMMIT"));
   const std::optional<fault> injected = faults_->draw("COMMIT");
   if (!injected) return inner_->commit();
-  if (*injected != fault::in_doubt_commit) {
+  if (!is_in_doubt(*injected)) {
     // Before COMMIT is sent: the work is rolled back, never left in doubt.
     if (*injected == fault::dropped_connection) dropped_ = true;
     return failure(faults_->report(*injected, inner_->kind(), "COMMIT"));
   }
-  // The COMMIT lands, and its answer is lost with the connection.
-  REPOKIT_TRYV(inner_->commit());
+  // The COMMIT lands or not, and either way the answer is lost with the connection.
+  if (*injected == fault::in_doubt_commit) {
+    REPOKIT_TRYV(inner_->commit());
+  } else {
+    REPOKIT_TRYV(inner_->rollback());
+  }
   dropped_ = true;
   return failure(faults_->report(fault::in_doubt_commit, inner_->kind(), "COMMIT"));
 }

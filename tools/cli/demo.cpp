@@ -104,15 +104,17 @@ void produce(const Database& db, const std::string& job_type, const settings& co
   // A video is processed once: a job that already succeeded answers as much as an active one.
   static constexpr std::array once{job_status::pending, job_status::running, job_status::succeeded};
   for (const int target : order) {
-    // An enqueue is idempotent: one that gave up after its retries is simply made again.
-    auto job = job_repository(db, [&](JobRepository& jobs) {
-      return jobs.create_if_not_exists(job_type, target_id(target), R"({"quality":"hd"})", once);
-    });
+    const std::string id = target_id(target);
+    // An enqueue is idempotent and resolves a COMMIT in doubt: one that gave up after its
+    // retries is simply made again.
+    const job_request request{.job_type = job_type,
+                              .target_id = id,
+                              .parameters = R"({"quality":"hd"})",
+                              .check_statuses = once};
+    auto job = enqueue(db, request);
     while (!job && job.error().retryable() && !interrupted()) {
       ++counts.enqueue_failures;
-      job = job_repository(db, [&](JobRepository& jobs) {
-        return jobs.create_if_not_exists(job_type, target_id(target), R"({"quality":"hd"})", once);
-      });
+      job = enqueue(db, request);
     }
     if (interrupted()) return;
     if (!job) {

@@ -9,6 +9,7 @@
 #include "repokit/query.hpp"
 #include "repokit/record.hpp"
 #include "repokit/repositories/channel_repository.hpp"
+#include "repokit/repositories/enqueue.hpp"
 #include "repokit/repositories/job_repository.hpp"
 #include "repokit/repositories/migrations.hpp"
 #include "repokit/repositories/phased_job.hpp"

@@ -27,7 +27,13 @@
 
 namespace repokit::testing {
 
-enum class fault : std::uint8_t { busy, deadlock, dropped_connection, in_doubt_commit };
+enum class fault : std::uint8_t {
+  busy,
+  deadlock,
+  dropped_connection,
+  in_doubt_commit,  // the COMMIT lands, and its answer is lost with the connection
+  in_doubt_abort,   // the connection is lost before the COMMIT lands; the client cannot tell
+};
 
 class fault_injector {
  public:
@@ -42,7 +48,7 @@ class fault_injector {
 
   // The next operation named `operation` ("BEGIN", "COMMIT" or a statement's name; empty for
   // any) fails with `kind`, once. Scripted faults are used in the order they were asked for.
-  // An in-doubt fault applies to a COMMIT only.
+  // In-doubt faults apply to a COMMIT only.
   void fail_next(fault kind, std::string operation = {});
 
   std::uint64_t busy() const noexcept { return busy_.load(); }
