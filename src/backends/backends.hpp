@@ -13,6 +13,8 @@ namespace repokit::detail {
 result<session_factory> sqlite_sessions(const database_url& url, const database_options& options);
 result<session_factory> postgresql_sessions(const database_url& url,
                                             const database_options& options);
+// libpq's connection string for a PostgreSQL URL.
+result<std::string> postgresql_conninfo(const database_url& url, const database_options& options);
 result<session_factory> mariadb_sessions(const database_url& url, const database_options& options);
 
 // The factory for the URL's kind of database.

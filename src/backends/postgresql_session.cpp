@@ -44,42 +44,6 @@ bool bytea_from_hex(std::string_view text, std::string& out) {
   return true;
 }
 
-result<std::string> postgresql_conninfo(const database_url& url, const database_options& options) {
-  static constexpr std::string_view allowed[] = {
-      "sslmode",          "sslrootcert",          "sslcert", "sslkey",     "connect_timeout",
-      "application_name", "target_session_attrs", "options", "keepalives", "keepalives_idle"};
-  std::string hosts;
-  std::string ports;
-  for (const auto& endpoint : url.hosts) {
-    if (!hosts.empty()) {
-      hosts += ',';
-      ports += ',';
-    }
-    hosts += endpoint.host;
-    ports += std::to_string(endpoint.port);
-  }
-  std::string info = "host=" + quote_conninfo(hosts) + " port=" + quote_conninfo(ports) +
-                     " dbname=" + quote_conninfo(url.database);
-  if (!url.user.empty()) info += " user=" + quote_conninfo(url.user);
-  if (!url.password.empty()) info += " password=" + quote_conninfo(url.password);
-  bool named = false;
-  for (const auto& [name, value] : url.parameters) {
-    bool known = false;
-    for (const auto candidate : allowed) known = known || name == candidate;
-    if (!known) {
-      return failure(errc::configuration,
-                     "unknown PostgreSQL URL parameter '" + name +
-                         "'; repokit passes on sslmode, sslrootcert, sslcert, sslkey, "
-                         "connect_timeout, application_name, target_session_attrs, options, "
-                         "keepalives and keepalives_idle");
-    }
-    named = named || name == "application_name";
-    info += ' ' + name + '=' + quote_conninfo(value);
-  }
-  if (!named) info += " application_name=" + quote_conninfo(options.application_name);
-  return info;
-}
-
 class postgresql_session final : public soci_session {
  public:
   explicit postgresql_session(std::unique_ptr<soci::session> sql)
@@ -191,6 +155,42 @@ result<std::unique_ptr<Session>> connect(const database_url& url, const std::str
 }
 
 }  // namespace
+
+result<std::string> postgresql_conninfo(const database_url& url, const database_options& options) {
+  static constexpr std::string_view allowed[] = {
+      "sslmode",          "sslrootcert",          "sslcert", "sslkey",     "connect_timeout",
+      "application_name", "target_session_attrs", "options", "keepalives", "keepalives_idle"};
+  std::string hosts;
+  std::string ports;
+  for (const auto& endpoint : url.hosts) {
+    if (!hosts.empty()) {
+      hosts += ',';
+      ports += ',';
+    }
+    hosts += endpoint.host;
+    ports += std::to_string(endpoint.port);
+  }
+  std::string info = "host=" + quote_conninfo(hosts) + " port=" + quote_conninfo(ports) +
+                     " dbname=" + quote_conninfo(url.database);
+  if (!url.user.empty()) info += " user=" + quote_conninfo(url.user);
+  if (!url.password.empty()) info += " password=" + quote_conninfo(url.password);
+  bool named = false;
+  for (const auto& [name, value] : url.parameters) {
+    bool known = false;
+    for (const auto candidate : allowed) known = known || name == candidate;
+    if (!known) {
+      return failure(errc::configuration,
+                     "unknown PostgreSQL URL parameter '" + name +
+                         "'; repokit passes on sslmode, sslrootcert, sslcert, sslkey, "
+                         "connect_timeout, application_name, target_session_attrs, options, "
+                         "keepalives and keepalives_idle");
+    }
+    named = named || name == "application_name";
+    info += ' ' + name + '=' + quote_conninfo(value);
+  }
+  if (!named) info += " application_name=" + quote_conninfo(options.application_name);
+  return info;
+}
 
 result<session_factory> postgresql_sessions(const database_url& url,
                                             const database_options& options) {

@@ -6,6 +6,7 @@
 #include "repokit/error.hpp"
 #include "repokit/metric_families.hpp"
 #include "repokit/migration.hpp"
+#include "repokit/notifications.hpp"
 #include "repokit/query.hpp"
 #include "repokit/record.hpp"
 #include "repokit/repositories/channel_repository.hpp"
