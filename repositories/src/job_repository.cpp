@@ -16,14 +16,25 @@ constexpr sql_fragment job_columns =
     "id, job_type, target_id, status, parameters, attempts, last_error, worker_id, created_at, "
     "updated_at, started_at, finished_at, lease_expires_at, run_at, priority";
 
+// On PostgreSQL an insert of a job notifies job_notification_channel of its type: the
+// notification is delivered when, and only if, the transaction commits.
+constexpr sql_fragment notify_created =
+    " FROM created, LATERAL (SELECT pg_notify('repokit_jobs', created.job_type)) AS notified";
+static_assert(std::string_view(notify_created.text).find(job_notification_channel) !=
+                  std::string_view::npos,
+              "new jobs are notified on job_notification_channel");
+
+constexpr sql_fragment insert_values =
+    "INSERT INTO jobs (job_type, target_id, status, parameters, attempts, created_at, updated_at, "
+    "run_at, priority) VALUES (:job_type, :target_id, 'pending', :parameters, 0, :now, :now, "
+    ":run_at, :priority) RETURNING ";
+
 constexpr command<Job(std::string_view, std::string_view, std::string_view, timestamp, timestamp,
                       std::int32_t)>
     insert_job{"create_job",
-               sql_join<"INSERT INTO jobs (job_type, target_id, status, parameters, attempts, "
-                        "created_at, updated_at, run_at, priority) VALUES (:job_type, "
-                        ":target_id, 'pending', :parameters, 0, :now, :now, :run_at, :priority) "
-                        "RETURNING ",
-                        job_columns>};
+               {.sql = sql_join<insert_values, job_columns>,
+                .postgresql = sql_join<"WITH created AS (", insert_values, job_columns, ") SELECT ",
+                                       job_columns, notify_created>}};
 
 constexpr query<Job(std::int64_t)> select_job{
     "get_job", sql_join<"SELECT ", job_columns, " FROM jobs WHERE id = :id">};
@@ -96,6 +107,15 @@ constexpr query<Job(std::string_view, std::string_view, status_list)> find_answe
     {.mariadb = sql_join<"SELECT ", job_columns, answering_job,
                          " ORDER BY id DESC LIMIT 1 LOCK IN SHARE MODE">}};
 
+constexpr sql_fragment insert_unless_answered =
+    "INSERT INTO jobs (job_type, target_id, status, parameters, attempts, created_at, updated_at, "
+    "run_at, priority) SELECT :job_type, :target_id, 'pending', :parameters, 0, CAST(:now AS "
+    "BIGINT), CAST(:now AS BIGINT), CAST(:run_at AS BIGINT), CAST(:priority AS INTEGER) WHERE NOT "
+    "EXISTS (SELECT 1";
+constexpr sql_fragment unless_active =
+    ") ON CONFLICT (job_type, target_id) WHERE status IN ('pending', 'running') DO NOTHING "
+    "RETURNING ";
+
 // Creates unless a job in one of the checked statuses exists; the unique index of active jobs
 // makes a racing insert do nothing instead of failing. CASTs: PostgreSQL types the parameters of
 // a SELECT list as text. MariaDB checked before (above): IGNORE turns a clash on the unique key
@@ -105,15 +125,10 @@ constexpr command<Job(std::string_view, std::string_view, std::string_view, time
                       std::int32_t, status_list)>
     insert_job_if_absent{
         "create_if_not_exists",
-        {.sql = sql_join<"INSERT INTO jobs (job_type, target_id, status, parameters, attempts, "
-                         "created_at, updated_at, run_at, priority) SELECT :job_type, "
-                         ":target_id, 'pending', :parameters, 0, CAST(:now AS BIGINT), "
-                         "CAST(:now AS BIGINT), CAST(:run_at AS BIGINT), "
-                         "CAST(:priority AS INTEGER) WHERE NOT EXISTS (SELECT 1",
-                         answering_job,
-                         ") ON CONFLICT (job_type, target_id) WHERE status IN ('pending', "
-                         "'running') DO NOTHING RETURNING ",
-                         job_columns>,
+        {.sql = sql_join<insert_unless_answered, answering_job, unless_active, job_columns>,
+         .postgresql =
+             sql_join<"WITH created AS (", insert_unless_answered, answering_job, unless_active,
+                      job_columns, ") SELECT ", job_columns, notify_created>,
          .mariadb = sql_join<"INSERT IGNORE INTO jobs (job_type, target_id, status, parameters, "
                              "attempts, created_at, updated_at, run_at, priority) VALUES "
                              "(:job_type, :target_id, 'pending', :parameters, 0, :now, :now, "

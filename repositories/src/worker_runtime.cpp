@@ -15,6 +15,7 @@
 
 #include "job_checks.hpp"
 #include "mapping.hpp"
+#include "repokit/notifications.hpp"
 
 namespace repokit {
 namespace {
@@ -66,10 +67,64 @@ struct worker_runtime::state {
   bool stopping = false;
   std::optional<stop_report> stopped{};
   std::stop_source stop_handlers;
+  std::optional<notification_listener> listener;  // set while listening for new jobs
   std::vector<std::jthread> threads;
 
   std::atomic<std::uint64_t> claimed{0}, succeeded{0}, retried{0}, failed{0}, rescued{0}, lost{0},
-      released{0}, errors{0}, scheduled{0};
+      released{0}, errors{0}, scheduled{0}, notified{0}, empty_claims{0};
+
+  void wake_workers() {
+    {
+      const std::lock_guard lock(mutex);
+      ++wakes;
+    }
+    changed.notify_all();
+  }
+
+  bool handles(std::string_view job_type) const {
+    return std::any_of(types.begin(), types.end(),
+                       [&](const auto& type) { return type->job_type == job_type; });
+  }
+
+  // Wakes the workers when a job of their type is created: listens until stopped, connecting
+  // again after idle_poll_max when the connection fails.
+  void listen_for_jobs() {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      lock.unlock();
+      auto made = repokit::listen(*db, job_notification_channel);
+      lock.lock();
+      if (made && !made.value()) return;  // this database has no notifications
+      if (!made) {
+        ++errors;
+        db->logger().warn("Listening for new jobs failed; polling meanwhile: {}",
+                          made.error().describe());
+        changed.wait_for(lock, options.idle_poll_max, [&] { return stopping; });
+        continue;
+      }
+      if (stopping) break;
+      listener = std::move(*made.value());
+      lock.unlock();
+      wake_workers();  // jobs created while nobody listened
+      for (;;) {
+        auto got = listener->wait(std::chrono::hours{1});
+        if (!got) {
+          ++errors;
+          db->logger().warn("Listening for new jobs: {}; listening again", got.error().describe());
+          break;
+        }
+        if (std::any_of(got.value().begin(), got.value().end(),
+                        [&](const std::string& job_type) { return handles(job_type); })) {
+          ++notified;
+          wake_workers();
+        }
+        const std::lock_guard check(mutex);
+        if (stopping) break;
+      }
+      lock.lock();
+      listener.reset();
+    }
+  }
 
   // Gives a claimed job back to pending, under its claim. Whether it was given back.
   bool give_back(const Job& job) {
@@ -187,6 +242,7 @@ struct worker_runtime::state {
         idle = options.idle_poll_min;
         continue;
       }
+      if (taken) ++empty_claims;
       if (!taken) {
         ++errors;
         db->logger().warn("Claiming a {} job failed: {}", slot.type->job_type,
@@ -292,16 +348,14 @@ result<void> worker_runtime::start() {
   if (!state_->schedules.empty()) {
     state_->threads.emplace_back([state = state_.get()] { state->run_schedules(); });
   }
+  if (state_->options.listen && !state_->types.empty() &&
+      state_->db->kind() == dialect::postgresql) {
+    state_->threads.emplace_back([state = state_.get()] { state->listen_for_jobs(); });
+  }
   return success();
 }
 
-void worker_runtime::wake() {
-  {
-    const std::lock_guard lock(state_->mutex);
-    ++state_->wakes;
-  }
-  state_->changed.notify_all();
-}
+void worker_runtime::wake() { state_->wake_workers(); }
 
 stop_report worker_runtime::stop(std::chrono::milliseconds deadline) {
   state& s = *state_;
@@ -310,6 +364,7 @@ stop_report worker_runtime::stop(std::chrono::milliseconds deadline) {
   s.stopping = true;
   stop_report report;
   for (const auto& slot : s.slots) report.in_flight += slot->running ? 1 : 0;
+  if (s.listener) s.listener->interrupt();
   s.changed.notify_all();
   lock.unlock();
   s.stop_handlers.request_stop();
@@ -350,7 +405,9 @@ runtime_counters worker_runtime::counters() const {
                           .lost = s.lost,
                           .released = s.released,
                           .errors = s.errors,
-                          .scheduled = s.scheduled};
+                          .scheduled = s.scheduled,
+                          .notified = s.notified,
+                          .empty_claims = s.empty_claims};
 }
 
 }  // namespace repokit

@@ -2,6 +2,7 @@
 // at a time; wake() ends idle waits; a cancelled running job is seen at its next heartbeat;
 // failed attempts are retried until the job fails for good; a claim whose COMMIT was in doubt
 // is read back; and a graceful stop leaves no job running without a live lease.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -9,9 +10,11 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "job_support.hpp"
+#include "repokit/notifications.hpp"
 #include "repokit/testing/fault_injecting_session.hpp"
 
 using namespace repokit;
@@ -21,9 +24,12 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// Polling an hour apart: an idle worker claims again only when woken (or stopped).
-const runtime_options wake_only{
-    .name = "test", .idle_poll_min = std::chrono::hours{1}, .idle_poll_max = std::chrono::hours{1}};
+// Polling an hour apart, and not listening: an idle worker claims again only when woken (or
+// stopped).
+const runtime_options wake_only{.name = "test",
+                                .idle_poll_min = std::chrono::hours{1},
+                                .idle_poll_max = std::chrono::hours{1},
+                                .listen = false};
 
 // Polling every 5 to 50 ms.
 const runtime_options quick_polls{
@@ -147,6 +153,50 @@ TEST_CASE("the runtime runs each job once with its type's handler, as many at on
   CHECK(counted.succeeded == 50);
   CHECK(counted.errors == 0);
   CHECK(db.pool().in_use == 0);
+}
+
+TEST_CASE("on PostgreSQL, a new job's notification wakes the idle workers of its type",
+          "[runtime]") {
+  test_database fixture({.pool_size = 4});
+  const Database& db = fixture.db();
+  if (db.kind() != dialect::postgresql) {  // elsewhere only polls and wake() wake workers
+    CHECK_FALSE(listen(db, job_notification_channel).value().has_value());
+    return;
+  }
+  observed seen;
+  runtime_options listening = wake_only;
+  listening.listen = true;
+  worker_runtime runtime(db, listening);
+  std::atomic<std::uint64_t> empty_claims_when_last_run{0};  // the runtime's empty claims so far
+  REQUIRE(runtime.handle("rt_notified", [&](const Job& job) {
+    empty_claims_when_last_run = runtime.counters().empty_claims;
+    seen.ran(job);
+  }));
+  REQUIRE(runtime.start());
+
+  // Polls are an hour apart and nobody calls wake(): a job is run by the claims the runtime
+  // makes once its listener has connected, or after a notification.
+  int created = 0;
+  const auto create_one = [&] {
+    ++created;
+    REQUIRE(job_repository(db, [&](JobRepository& jobs) {
+      return jobs.create_job("rt_notified", "T" + std::to_string(created));
+    }));
+  };
+  const auto ran_all = [&] { return seen.total_runs() == created && seen.inside == 0; };
+  while (runtime.counters().notified == 0) {
+    create_one();
+    seen.wait_for(ran_all);
+  }
+  // The listener is connected. Once the worker's claim after the last job has found nothing, it
+  // waits an hour: only a notification can have the next job run.
+  while (runtime.counters().empty_claims == empty_claims_when_last_run) std::this_thread::yield();
+  create_one();
+  seen.wait_for(ran_all);
+  runtime.stop(std::chrono::seconds{30});
+  CHECK(runtime.counters().notified >= 2);
+  CHECK(runtime.counters().succeeded == static_cast<std::uint64_t>(created));
+  CHECK(runtime.counters().errors == 0);
 }
 
 TEST_CASE("a cancelled job: pending, it is never run; running, its next heartbeat says so",

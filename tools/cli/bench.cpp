@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "add_to_start.hpp"
 #include "commands.hpp"
 #include "interrupt.hpp"
 #include "repokit/repokit.hpp"
@@ -202,6 +203,40 @@ double median(std::vector<double> values) {
   return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
+// The value below which `share` (0 to 1) of the values fall: the nearest rank.
+double percentile(std::vector<double> values, double share) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto rank = static_cast<std::size_t>(share * static_cast<double>(values.size()) + 0.999999);
+  return values[std::min(values.size(), std::max<std::size_t>(rank, 1)) - 1];
+}
+
+// The add-to-start workload: the same arrivals measured with the runtime listening for new jobs,
+// then polling only.
+struct latencies {
+  add_to_start_latency listening;
+  add_to_start_latency polling;
+};
+
+latencies measure_latencies(const Database& db, const settings& config, int gap_ms) {
+  const std::string job_type = std::string(prefix) + "add-to-start";
+  const std::chrono::milliseconds gap{gap_ms};
+  latencies measured;
+  measured.listening = measure_add_to_start(db, job_type + "-listen", true, config.ops, gap, 1);
+  measured.polling = measure_add_to_start(db, job_type + "-poll", false, config.ops, gap, 1);
+  return measured;
+}
+
+void add_latencies(report& out, std::string_view mode, const add_to_start_latency& measured) {
+  const std::string key(mode);
+  out.add(key + "_p50_ms", percentile(measured.ms, 0.5));
+  out.add(key + "_p90_ms", percentile(measured.ms, 0.9));
+  out.add(key + "_p99_ms", percentile(measured.ms, 0.99));
+  out.add(key + "_max_ms", percentile(measured.ms, 1.0));
+  out.add(key + "_jobs", static_cast<std::int64_t>(measured.ms.size()));
+  out.add(key + "_notified", measured.notified);
+}
+
 }  // namespace
 
 int run_bench(const command_line& args) {
@@ -211,10 +246,13 @@ int run_bench(const command_line& args) {
   config.rounds = static_cast<int>(args.integer("rounds", 5, 1, 1000));
   config.threads = static_cast<int>(args.integer("threads", 1, 1, 256));
   config.videos = static_cast<int>(args.integer("videos", 10'000, 1000, 10'000'000));
+  const bool add_to_start = config.workload == "add-to-start";
   if (config.workload != "scoped-read" && config.workload != "hot-read" &&
-      config.workload != "scoped-write" && config.workload != "create-job") {
-    throw usage_error("--workload must be scoped-read, hot-read, scoped-write or create-job");
+      config.workload != "scoped-write" && config.workload != "create-job" && !add_to_start) {
+    throw usage_error(
+        "--workload must be scoped-read, hot-read, scoped-write, create-job or add-to-start");
   }
+  const int gap_ms = static_cast<int>(args.integer("gap-ms", 500, 0, 60'000));
   const bool json = args.flag("json");
   watch_for_interrupt();
 
@@ -257,7 +295,11 @@ int run_bench(const command_line& args) {
   int status = 0;
   std::vector<double> throughput;
   std::int64_t failures = 0;
-  if (auto ready = create_data_set(db, config.videos); !ready) {
+  std::optional<latencies> latency;
+  if (add_to_start) {
+    latency = measure_latencies(db, config, gap_ms);
+    failures = static_cast<std::int64_t>(latency->listening.failures + latency->polling.failures);
+  } else if (auto ready = create_data_set(db, config.videos); !ready) {
     std::cerr << "repokit bench: preparing the data set failed: " << ready.error().describe()
               << '\n';
     status = 1;
@@ -297,6 +339,14 @@ int run_bench(const command_line& args) {
   out.add("database", shown_url);
   out.add("workload", config.workload);
   out.add("ops", config.ops);
+  if (latency) {
+    out.add("gap_ms_mean", static_cast<std::int64_t>(gap_ms));
+    add_latencies(out, "listening", latency->listening);
+    add_latencies(out, "polling", latency->polling);
+    out.add("failures", failures);
+    out.print(std::cout, json);
+    return failures == 0 ? 0 : 1;
+  }
   out.add("threads", config.threads);
   out.add("rounds", config.rounds);
   out.add("ops_per_s", median(throughput));

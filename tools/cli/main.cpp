@@ -19,7 +19,7 @@ commands:
   demo      producers enqueue jobs, workers process them, retries absorb faults
   migrate   bring a database's schema to the latest version
   stats     jobs by type and status, and the one-active-job check
-  bench     measure a workload (scoped-read, hot-read, scoped-write, create-job)
+  bench     measure a workload (scoped-read, hot-read, scoped-write, create-job, add-to-start)
   help      repokit help <command> shows a command's options
 
 -V, --version anywhere prints the version; -h, --help anywhere prints help.
@@ -81,15 +81,20 @@ database that it deletes afterwards. Given a database (--url, a positional URL o
 REPOKIT_DATABASE_URL), it refuses one that holds data it did not create (exit 3, nothing
 written) unless --allow-populated is given, and removes the rows it wrote.
 
-  --workload NAME    scoped-read, hot-read, scoped-write or create-job (default scoped-read)
-  --ops N            operations per round (default 10000)
+  --workload NAME    scoped-read, hot-read, scoped-write, create-job or add-to-start
+                     (default scoped-read)
+  --ops N            operations per round (default 10000); for add-to-start, the jobs
+                     added per mode
+  --gap-ms G         add-to-start: the mean gap between jobs, at random (default 500)
   --rounds R         measured rounds, after one warm-up round (default 5)
   --threads T        threads sharing each round's operations (default 1)
   --videos V         videos in the data set (default 10000)
   --url URL          database (default: a fresh temporary SQLite file)
   --allow-populated  run on a database that already holds videos, channels or jobs
   --json             one JSON object instead of the table
-Reports the median throughput of the rounds and their spread (min, max).
+Reports the median throughput of the rounds and their spread (min, max). add-to-start adds
+jobs one at a time to a worker runtime, listening for new jobs and then polling only, and
+reports how long each took from its enqueue to its handler's start (percentiles, in ms).
 repokit --help lists the exit statuses.
 )";
 
@@ -125,7 +130,7 @@ int main(int argc, char** argv) {
       {"bench",
        bench_help,
        run_bench,
-       {"url", "workload", "ops", "rounds", "threads", "videos"},
+       {"url", "workload", "ops", "rounds", "threads", "videos", "gap-ms"},
        {"json", "allow-populated"}},
   };
   const auto find = [&](std::string_view name) -> const command* {

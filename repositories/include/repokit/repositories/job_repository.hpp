@@ -33,6 +33,10 @@ inline constexpr std::string_view lease_expired_note =
     "lease expired: its worker stopped renewing it";
 // The start of a cancelled job's last_error.
 inline constexpr std::string_view cancelled_note = "cancelled: ";
+// On PostgreSQL, the channel on which each new job's creation is notified when it commits, with
+// its job_type as the payload: idle workers listening there claim at once instead of at their
+// next poll.
+inline constexpr std::string_view job_notification_channel = "repokit_jobs";
 // The longest lease a claim or heartbeat may ask for.
 inline constexpr std::chrono::milliseconds max_lease = std::chrono::hours{24 * 30};
 

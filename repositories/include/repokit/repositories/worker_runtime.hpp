@@ -47,6 +47,10 @@ struct runtime_options {
   // of these up to the second. wake() ends a wait early.
   std::chrono::milliseconds idle_poll_min{10};
   std::chrono::milliseconds idle_poll_max{1000};
+  // On PostgreSQL, idle workers also wake as soon as a job of their type is created and
+  // committed: the runtime LISTENs on job_notification_channel over a connection of its own.
+  // Polling stays as the fallback, and takes over while that connection is down.
+  bool listen = true;
 };
 
 // What the runtime did since it was created.
@@ -60,6 +64,8 @@ struct runtime_counters {
   std::uint64_t released = 0;   // given back by stop() after its deadline
   std::uint64_t errors = 0;     // claims or outcomes that failed; the lease covers the job
   std::uint64_t scheduled = 0;  // occurrences of periodic jobs this runtime created
+  std::uint64_t notified = 0;   // wake-ups by a new job's notification (PostgreSQL)
+  std::uint64_t empty_claims = 0;  // claims that found no due job: the worker waited after each
 };
 
 // What stop() found.
