@@ -155,6 +155,53 @@ TEST_CASE("the runtime runs each job once with its type's handler, as many at on
   CHECK(db.pool().in_use == 0);
 }
 
+// A runtime whose one worker polls an hour apart but listens for new jobs (PostgreSQL), and the
+// jobs it ran. Nobody calls wake(): a job is run by the claims the runtime makes once its
+// listener has connected, or after a notification.
+struct listening_worker {
+  static constexpr std::string_view job_type = "rt_notified";
+  const Database& db;
+  observed seen;
+  std::atomic<std::uint64_t> empty_claims_when_last_run{0};  // the runtime's empty claims so far
+  worker_runtime runtime;
+  int created = 0;
+
+  explicit listening_worker(const Database& database)
+      : db(database), runtime(database, with_listening()) {
+    REQUIRE(runtime.handle(job_type, [this](const Job& job) {
+      empty_claims_when_last_run = runtime.counters().empty_claims;
+      seen.ran(job);
+    }));
+    REQUIRE(runtime.start());
+  }
+  static runtime_options with_listening() {
+    runtime_options options = wake_only;
+    options.listen = true;
+    return options;
+  }
+  // Creates a job and waits until it has run.
+  void run_one() {
+    ++created;
+    REQUIRE(job_repository(db, [&](JobRepository& jobs) {
+      return jobs.create_job(job_type, "T" + std::to_string(created));
+    }));
+    seen.wait_for([&] { return seen.total_runs() == created && seen.inside == 0; });
+  }
+  // Runs jobs until a notification has come: the listener is connected.
+  void run_until_notified() {
+    const std::uint64_t before = runtime.counters().notified;
+    while (runtime.counters().notified == before) run_one();
+  }
+  // Once the worker's claim after the last job has found nothing, it waits an hour: only a
+  // notification, or the claims after the listener connects again, can have the next job run.
+  void run_one_while_idle() {
+    while (runtime.counters().empty_claims == empty_claims_when_last_run) {
+      std::this_thread::yield();
+    }
+    run_one();
+  }
+};
+
 TEST_CASE("on PostgreSQL, a new job's notification wakes the idle workers of its type",
           "[runtime]") {
   test_database fixture({.pool_size = 4});
@@ -163,40 +210,44 @@ TEST_CASE("on PostgreSQL, a new job's notification wakes the idle workers of its
     CHECK_FALSE(listen(db, job_notification_channel).value().has_value());
     return;
   }
-  observed seen;
-  runtime_options listening = wake_only;
-  listening.listen = true;
-  worker_runtime runtime(db, listening);
-  std::atomic<std::uint64_t> empty_claims_when_last_run{0};  // the runtime's empty claims so far
-  REQUIRE(runtime.handle("rt_notified", [&](const Job& job) {
-    empty_claims_when_last_run = runtime.counters().empty_claims;
-    seen.ran(job);
-  }));
-  REQUIRE(runtime.start());
-
-  // Polls are an hour apart and nobody calls wake(): a job is run by the claims the runtime
-  // makes once its listener has connected, or after a notification.
-  int created = 0;
-  const auto create_one = [&] {
-    ++created;
-    REQUIRE(job_repository(db, [&](JobRepository& jobs) {
-      return jobs.create_job("rt_notified", "T" + std::to_string(created));
-    }));
-  };
-  const auto ran_all = [&] { return seen.total_runs() == created && seen.inside == 0; };
-  while (runtime.counters().notified == 0) {
-    create_one();
-    seen.wait_for(ran_all);
-  }
-  // The listener is connected. Once the worker's claim after the last job has found nothing, it
-  // waits an hour: only a notification can have the next job run.
-  while (runtime.counters().empty_claims == empty_claims_when_last_run) std::this_thread::yield();
-  create_one();
-  seen.wait_for(ran_all);
+  listening_worker worker(db);
+  worker_runtime& runtime = worker.runtime;
+  worker.run_until_notified();
+  worker.run_one_while_idle();
   runtime.stop(std::chrono::seconds{30});
   CHECK(runtime.counters().notified >= 2);
-  CHECK(runtime.counters().succeeded == static_cast<std::uint64_t>(created));
+  CHECK(runtime.counters().succeeded == static_cast<std::uint64_t>(worker.created));
   CHECK(runtime.counters().errors == 0);
+}
+
+TEST_CASE("on PostgreSQL, a runtime whose listening connection is killed listens again",
+          "[runtime]") {
+  // The runtime's connections carry this name: the kill below finds its listener by it.
+  test_database fixture({.pool_size = 4, .application_name = "rt-listener-killed"});
+  const Database& db = fixture.db();
+  if (db.kind() != dialect::postgresql) {
+    CHECK_FALSE(listen(db, job_notification_channel).value().has_value());
+    return;
+  }
+  listening_worker worker(db);
+  worker_runtime& runtime = worker.runtime;
+  worker.run_until_notified();
+
+  constexpr query<std::int64_t()> kill_listener{
+      "kill_listener",
+      {.postgresql = "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                     "application_name = 'rt-listener-killed' AND query LIKE 'LISTEN %'"}};
+  auto killed = run_unit(db, [&](UnitOfWork& unit) { return unit.one(kill_listener); });
+  INFO(describe(killed));
+  REQUIRE(killed);
+  REQUIRE(killed.value() == std::optional<std::int64_t>{1});
+  // The runtime notices, connects again and claims; after that, notifications wake it again.
+  worker.run_one_while_idle();
+  worker.run_until_notified();
+  worker.run_one_while_idle();
+  runtime.stop(std::chrono::seconds{30});
+  CHECK(runtime.counters().errors == 1);  // the lost connection
+  CHECK(runtime.counters().succeeded == static_cast<std::uint64_t>(worker.created));
 }
 
 TEST_CASE("a cancelled job: pending, it is never run; running, its next heartbeat says so",
