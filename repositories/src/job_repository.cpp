@@ -1,8 +1,12 @@
 #include "repokit/repositories/job_repository.hpp"
 
 #include <algorithm>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "job_checks.hpp"
 #include "mapping.hpp"
@@ -134,6 +138,59 @@ constexpr command<Job(std::string_view, std::string_view, std::string_view, time
                              "(:job_type, :target_id, 'pending', :parameters, 0, :now, :now, "
                              ":run_at, :priority); SELECT ",
                              job_columns, " FROM jobs WHERE id = LAST_INSERT_ID()">}};
+
+// A batch of new jobs travels as one JSON text, an array of
+// {"job_type", "target_id", "parameters", "run_at" (null: now), "priority"}, read as rows by
+// json_to_recordset (PostgreSQL), json_each (SQLite) and JSON_TABLE (MariaDB). The unique index
+// of active jobs makes a job that exists, or one named twice, be skipped.
+constexpr command<Job(timestamp, std::string_view)> insert_batch{
+    "create_all_if_not_exists",
+    {.sqlite = sql_join<"INSERT INTO jobs (job_type, target_id, status, parameters, attempts, "
+                        "created_at, updated_at, run_at, priority) SELECT "
+                        "json_extract(value, '$.job_type'), json_extract(value, '$.target_id'), "
+                        "'pending', json_extract(value, '$.parameters'), 0, :now, :now, "
+                        "COALESCE(json_extract(value, '$.run_at'), :now), "
+                        "json_extract(value, '$.priority') FROM json_each(:batch) WHERE true ",
+                        "ON CONFLICT (job_type, target_id) WHERE status IN ('pending', "
+                        "'running') DO NOTHING RETURNING ",
+                        job_columns>,
+     .postgresql =
+         sql_join<"WITH created AS (INSERT INTO jobs (job_type, target_id, status, parameters, "
+                  "attempts, created_at, updated_at, run_at, priority) SELECT b.job_type, "
+                  "b.target_id, 'pending', b.parameters, 0, CAST(:now AS BIGINT), CAST(:now AS "
+                  "BIGINT), COALESCE(b.run_at, CAST(:now AS BIGINT)), b.priority FROM "
+                  "json_to_recordset(CAST(:batch AS json)) AS b(job_type text, target_id text, "
+                  "parameters text, run_at bigint, priority integer) ON CONFLICT (job_type, "
+                  "target_id) WHERE status IN ('pending', 'running') DO NOTHING RETURNING ",
+                  job_columns, ") SELECT ", job_columns, notify_created>,
+     .mariadb = sql_join<"INSERT IGNORE INTO jobs (job_type, target_id, status, parameters, "
+                         "attempts, created_at, updated_at, run_at, priority) SELECT b.job_type, "
+                         "b.target_id, 'pending', b.parameters, 0, :now, :now, "
+                         "COALESCE(b.run_at, :now), b.priority FROM JSON_TABLE(:batch, '$[*]' "
+                         "COLUMNS (job_type VARCHAR(255) PATH '$.job_type', target_id "
+                         "VARCHAR(255) PATH '$.target_id', parameters LONGTEXT PATH "
+                         "'$.parameters', run_at BIGINT PATH '$.run_at', priority INT PATH "
+                         "'$.priority')) AS b RETURNING ",
+                         job_columns>}};
+
+// The active jobs of a batch's (job_type, target_id) pairs. MariaDB locks what it reads, which
+// sees the latest committed rows (the ones that stopped its inserts).
+constexpr query<Job(std::string_view)> select_batch_active{
+    "create_all_if_not_exists",
+    {.sqlite = sql_join<"SELECT ", job_columns,
+                        " FROM jobs WHERE status IN ('pending', 'running') AND (job_type, "
+                        "target_id) IN (SELECT json_extract(value, '$.job_type'), "
+                        "json_extract(value, '$.target_id') FROM json_each(:batch))">,
+     .postgresql = sql_join<"SELECT ", job_columns,
+                            " FROM jobs WHERE status IN ('pending', 'running') AND (job_type, "
+                            "target_id) IN (SELECT b.job_type, b.target_id FROM "
+                            "json_to_recordset(CAST(:batch AS json)) AS b(job_type text, "
+                            "target_id text))">,
+     .mariadb = sql_join<"SELECT ", job_columns,
+                         " FROM jobs WHERE active_job = 1 AND (job_type, target_id) IN (SELECT "
+                         "b.job_type, b.target_id FROM JSON_TABLE(:batch, '$[*]' COLUMNS "
+                         "(job_type VARCHAR(255) PATH '$.job_type', target_id VARCHAR(255) PATH "
+                         "'$.target_id')) AS b) LOCK IN SHARE MODE">}};
 
 // After an insert that did nothing: the job that stopped it. MariaDB locks what it reads: for
 // the active statuses the one active row, by its unique key.
@@ -379,6 +436,81 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
   changing.retry = retry_class::retry_transaction;  // a fresh unit will see where it settled
   changing.operation = "create_if_not_exists";
   return failure(std::move(changing));
+}
+
+namespace {
+
+using job_key = std::pair<std::string, std::string>;  // (job_type, target_id)
+
+std::string batch_json(std::span<const new_job> jobs, std::span<const std::size_t> which) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const std::size_t i : which) {
+    const new_job& job = jobs[i];
+    nlohmann::json row{{"job_type", job.job_type},
+                       {"target_id", job.target_id},
+                       {"parameters", job.parameters},
+                       {"run_at", nullptr},
+                       {"priority", job.schedule.priority}};
+    if (job.schedule.run_at) row["run_at"] = job.schedule.run_at->time_since_epoch().count();
+    rows.push_back(std::move(row));
+  }
+  return rows.dump();
+}
+
+}  // namespace
+
+result<std::vector<created_or_existing<Job>>> JobRepository::create_all_if_not_exists(
+    std::span<const new_job> jobs) {
+  if (jobs.empty() || jobs.size() > max_job_batch) {
+    return failure(errc::invalid_argument, "create_all_if_not_exists takes 1 to " +
+                                               std::to_string(max_job_batch) + " jobs, got " +
+                                               std::to_string(jobs.size()));
+  }
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto checked = check_job_key(jobs[i].job_type, jobs[i].target_id);
+    if (checked) checked = check_text("parameters", jobs[i].parameters, max_parameters_length);
+    if (!checked) {
+      error refused = std::move(checked).error();
+      refused.message = "job " + std::to_string(i) + " of the batch: " + refused.message;
+      return failure(std::move(refused));
+    }
+  }
+  std::map<job_key, std::pair<Job, bool>> answers;  // the job of each pair, and whether created
+  std::vector<std::size_t> unanswered(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) unanswered[i] = i;
+  // As for one job: under PostgreSQL's READ COMMITTED a job that stopped an insert may leave the
+  // active statuses before it is read back; its pairs are then inserted again.
+  for (int round = 0; round < 3 && !unanswered.empty(); ++round) {
+    const std::string batch = batch_json(jobs, unanswered);
+    REPOKIT_TRY(auto created, unit_->all(insert_batch, detail::now(), batch));
+    for (Job& job : created) {
+      job_key key{job.job_type, job.target_id};
+      answers.emplace(std::move(key), std::pair{std::move(job), true});
+    }
+    REPOKIT_TRY(auto active, unit_->all(select_batch_active, batch));
+    for (Job& job : active) {
+      job_key key{job.job_type, job.target_id};
+      answers.emplace(std::move(key), std::pair{std::move(job), false});
+    }
+    std::erase_if(unanswered, [&](std::size_t i) {
+      return answers.contains(job_key{jobs[i].job_type, jobs[i].target_id});
+    });
+  }
+  if (!unanswered.empty()) {
+    error changing =
+        make_error(errc::transient, "the existing jobs of a batch kept changing status");
+    changing.retry = retry_class::retry_transaction;
+    changing.operation = "create_all_if_not_exists";
+    return failure(std::move(changing));
+  }
+  std::vector<created_or_existing<Job>> out;
+  out.reserve(jobs.size());
+  for (const new_job& job : jobs) {
+    auto& [found, created] = answers.at(job_key{job.job_type, job.target_id});
+    out.push_back({found, created});
+    created = false;  // named again: the same job, found
+  }
+  return out;
 }
 
 timestamp occurrence_at(const periodic_job& schedule, timestamp now) noexcept {

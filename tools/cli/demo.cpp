@@ -107,14 +107,12 @@ void produce(const Database& db, const std::string& job_type, const settings& co
     const std::string id = target_id(target);
     // An enqueue is idempotent and resolves a COMMIT in doubt: one that gave up after its
     // retries is simply made again.
-    const job_request request{.job_type = job_type,
-                              .target_id = id,
-                              .parameters = R"({"quality":"hd"})",
-                              .check_statuses = once};
-    auto job = enqueue(db, request);
+    const new_job request{
+        .job_type = job_type, .target_id = id, .parameters = R"({"quality":"hd"})"};
+    auto job = enqueue(db, request, once);
     while (!job && job.error().retryable() && !interrupted()) {
       ++counts.enqueue_failures;
-      job = enqueue(db, request);
+      job = enqueue(db, request, once);
     }
     if (interrupted()) return;
     if (!job) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "repokit/repositories/records.hpp"
 #include "repokit/result.hpp"
@@ -60,6 +61,17 @@ struct job_schedule {
   std::optional<timestamp> run_at{};  // not claimable before; now when empty
   std::int32_t priority = 0;          // claims take higher priorities first, then earlier run_at
 };
+
+// A job to create: create_if_not_exists's arguments but the statuses checked.
+struct new_job {
+  std::string_view job_type;
+  std::string_view target_id;
+  std::string_view parameters = "{}";
+  job_schedule schedule{};
+};
+
+// The most jobs one create_all_if_not_exists call takes.
+inline constexpr std::size_t max_job_batch = 1000;
 
 // A job created every `interval`: its occurrence at t, a whole number of intervals since the
 // epoch, is the job of `job_type` whose target_id is "<name>@<t in ms since the epoch>", due at t.
@@ -110,6 +122,15 @@ class JobRepository {
       std::string_view job_type, std::string_view target_id, std::string_view parameters = "{}",
       std::span<const job_status> check_statuses = active_job_statuses,
       const job_schedule& schedule = {});
+
+  // create_if_not_exists with the default (active) statuses for each job of a batch, in one
+  // statement for the batch, and one more to read back the jobs that already existed: answers,
+  // in the order asked, each job created or found. A (job_type, target_id) named twice is
+  // created once, and answers the same job both times. errc::invalid_argument, with nothing
+  // written, for an empty batch, one above max_job_batch, or a job that create_job refuses
+  // (the message names its index).
+  result<std::vector<created_or_existing<Job>>> create_all_if_not_exists(
+      std::span<const new_job> jobs);
 
   // Creates the job of `schedule`'s occurrence that covers `now`, unless one exists in any status:
   // schedulers on many machines create each occurrence exactly once (`created` is true for one
