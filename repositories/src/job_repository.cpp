@@ -173,19 +173,21 @@ constexpr command<Job(timestamp, std::string_view)> insert_batch{
                          "'$.priority')) AS b RETURNING ",
                          job_columns>}};
 
-// The active jobs of a batch's (job_type, target_id) pairs. MariaDB locks what it reads, which
-// sees the latest committed rows (the ones that stopped its inserts).
+// The active jobs of a batch's (job_type, target_id) pairs. PostgreSQL looks each pair up in the
+// index of active jobs (LATERAL): with an IN list it may scan the jobs and read the batch again
+// for each one. MariaDB locks what it reads, which sees the latest committed rows (the ones that
+// stopped its inserts).
 constexpr query<Job(std::string_view)> select_batch_active{
     "create_all_if_not_exists",
     {.sqlite = sql_join<"SELECT ", job_columns,
                         " FROM jobs WHERE status IN ('pending', 'running') AND (job_type, "
                         "target_id) IN (SELECT json_extract(value, '$.job_type'), "
                         "json_extract(value, '$.target_id') FROM json_each(:batch))">,
-     .postgresql = sql_join<"SELECT ", job_columns,
-                            " FROM jobs WHERE status IN ('pending', 'running') AND (job_type, "
-                            "target_id) IN (SELECT b.job_type, b.target_id FROM "
-                            "json_to_recordset(CAST(:batch AS json)) AS b(job_type text, "
-                            "target_id text))">,
+     .postgresql = sql_join<"SELECT j.* FROM json_to_recordset(CAST(:batch AS json)) AS "
+                            "b(job_type text, target_id text), LATERAL (SELECT ",
+                            job_columns,
+                            " FROM jobs WHERE job_type = b.job_type AND target_id = b.target_id "
+                            "AND status IN ('pending', 'running')) AS j">,
      .mariadb = sql_join<"SELECT ", job_columns,
                          " FROM jobs WHERE active_job = 1 AND (job_type, target_id) IN (SELECT "
                          "b.job_type, b.target_id FROM JSON_TABLE(:batch, '$[*]' COLUMNS "
@@ -480,21 +482,22 @@ result<std::vector<created_or_existing<Job>>> JobRepository::create_all_if_not_e
   for (std::size_t i = 0; i < jobs.size(); ++i) unanswered[i] = i;
   // As for one job: under PostgreSQL's READ COMMITTED a job that stopped an insert may leave the
   // active statuses before it is read back; its pairs are then inserted again.
-  for (int round = 0; round < 3 && !unanswered.empty(); ++round) {
-    const std::string batch = batch_json(jobs, unanswered);
-    REPOKIT_TRY(auto created, unit_->all(insert_batch, detail::now(), batch));
-    for (Job& job : created) {
+  const auto answer = [&](std::vector<Job> found, bool created) {
+    for (Job& job : found) {
       job_key key{job.job_type, job.target_id};
-      answers.emplace(std::move(key), std::pair{std::move(job), true});
-    }
-    REPOKIT_TRY(auto active, unit_->all(select_batch_active, batch));
-    for (Job& job : active) {
-      job_key key{job.job_type, job.target_id};
-      answers.emplace(std::move(key), std::pair{std::move(job), false});
+      answers.emplace(std::move(key), std::pair{std::move(job), created});
     }
     std::erase_if(unanswered, [&](std::size_t i) {
       return answers.contains(job_key{jobs[i].job_type, jobs[i].target_id});
     });
+  };
+  for (int round = 0; round < 3 && !unanswered.empty(); ++round) {
+    REPOKIT_TRY(auto created,
+                unit_->all(insert_batch, detail::now(), batch_json(jobs, unanswered)));
+    answer(std::move(created), true);
+    if (unanswered.empty()) break;
+    REPOKIT_TRY(auto active, unit_->all(select_batch_active, batch_json(jobs, unanswered)));
+    answer(std::move(active), false);
   }
   if (!unanswered.empty()) {
     error changing =

@@ -124,7 +124,7 @@ class JobRepository {
       const job_schedule& schedule = {});
 
   // create_if_not_exists with the default (active) statuses for each job of a batch, in one
-  // statement for the batch, and one more to read back the jobs that already existed: answers,
+  // statement for the batch, and one more, when some already existed, to read them: answers,
   // in the order asked, each job created or found. A (job_type, target_id) named twice is
   // created once, and answers the same job both times. errc::invalid_argument, with nothing
   // written, for an empty batch, one above max_job_batch, or a job that create_job refuses
