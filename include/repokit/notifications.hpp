@@ -28,7 +28,8 @@ class notification_listener {
   // errc::connection_lost when the connection broke: listen again, and look for what was
   // missed meanwhile.
   result<std::vector<std::string>> wait(std::chrono::milliseconds timeout);
-  // Makes the wait under way, or else the next one, return at once. Safe from any thread.
+  // Makes the wait under way, or else the next one, return at once. Safe from any thread. The
+  // listener must not be a moved-from one, which waits for nothing.
   void interrupt() noexcept;
 
  private:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -444,7 +445,13 @@ namespace {
 
 using job_key = std::pair<std::string, std::string>;  // (job_type, target_id)
 
-std::string batch_json(std::span<const new_job> jobs, std::span<const std::size_t> which) {
+// The rows go in (job_type, target_id) order: two batches that overlap then take the unique
+// index's entries in the same order, and do not deadlock each other.
+std::string batch_json(std::span<const new_job> jobs, std::vector<std::size_t> which) {
+  std::sort(which.begin(), which.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(jobs[a].job_type, jobs[a].target_id) <
+           std::tie(jobs[b].job_type, jobs[b].target_id);
+  });
   nlohmann::json rows = nlohmann::json::array();
   for (const std::size_t i : which) {
     const new_job& job = jobs[i];

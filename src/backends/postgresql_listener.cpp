@@ -5,9 +5,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <limits>
 
 #include "backends.hpp"
 #include "repokit/detail/database_state.hpp"
@@ -52,6 +54,7 @@ notification_listener& notification_listener::operator=(notification_listener&&)
 notification_listener::~notification_listener() = default;
 
 void notification_listener::interrupt() noexcept {
+  if (!connection_) return;  // moved from
   const std::uint64_t one = 1;
   [[maybe_unused]] const auto written = ::write(connection_->wakeup, &one, sizeof one);
 }
@@ -63,7 +66,8 @@ result<std::vector<std::string>> notification_listener::wait(std::chrono::millis
   if (!payloads.empty()) return payloads;
   std::array<pollfd, 2> fds{pollfd{PQsocket(c.pg), POLLIN, 0}, pollfd{c.wakeup, POLLIN, 0}};
   if (fds[0].fd < 0) return failure(c.lost("the connection is closed"));
-  const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
+  const auto ms = std::clamp<std::int64_t>(timeout.count(), 0, std::numeric_limits<int>::max());
+  const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(ms));
   if (ready < 0 && errno != EINTR) return failure(c.lost("poll failed"));
   if (ready <= 0) return payloads;
   if ((fds[1].revents & POLLIN) != 0) {

@@ -87,7 +87,13 @@ TEST_CASE("notifications: a created job is notified with its type once committed
   REQUIRE(job_repository(db, [](JobRepository& jobs) {
     return jobs.create_if_not_exists("created_if_absent", "t1");
   }));
-  CHECK(receive(listener, 2) == std::vector<std::string>{"created", "created_if_absent"});
+  const std::vector<new_job> batch{{.job_type = "created_in_batch", .target_id = "t1"},
+                                   {.job_type = "created_in_batch", .target_id = "t2"}};
+  REQUIRE(job_repository(
+      db, [&](JobRepository& jobs) { return jobs.create_all_if_not_exists(batch); }));
+  // One notification per type and transaction: PostgreSQL folds identical ones together.
+  CHECK(receive(listener, 3) ==
+        std::vector<std::string>{"created", "created_if_absent", "created_in_batch"});
 }
 
 TEST_CASE("notifications: interrupt() ends a wait at once, from another thread",

@@ -222,6 +222,12 @@ latencies measure_latencies(const Database& db, const settings& config, int gap_
   const std::string job_type = std::string(prefix) + "add-to-start";
   const std::chrono::milliseconds gap{gap_ms};
   latencies measured;
+  if (auto migrated = migrate(db); !migrated) {
+    measured.listening.failures = measured.polling.failures =
+        static_cast<std::uint64_t>(config.ops);
+    std::cerr << "repokit bench: migrating failed: " << migrated.error().describe() << '\n';
+    return measured;
+  }
   measured.listening = measure_add_to_start(db, job_type + "-listen", true, config.ops, gap, 1);
   measured.polling = measure_add_to_start(db, job_type + "-poll", false, config.ops, gap, 1);
   return measured;
@@ -242,11 +248,11 @@ void add_latencies(report& out, std::string_view mode, const add_to_start_latenc
 int run_bench(const command_line& args) {
   settings config;
   config.workload = args.text("workload", "scoped-read");
-  config.ops = args.integer("ops", 10'000, 1, 100'000'000);
+  const bool add_to_start = config.workload == "add-to-start";
+  config.ops = args.integer("ops", add_to_start ? 100 : 10'000, 1, 100'000'000);
   config.rounds = static_cast<int>(args.integer("rounds", 5, 1, 1000));
   config.threads = static_cast<int>(args.integer("threads", 1, 1, 256));
   config.videos = static_cast<int>(args.integer("videos", 10'000, 1000, 10'000'000));
-  const bool add_to_start = config.workload == "add-to-start";
   if (config.workload != "scoped-read" && config.workload != "hot-read" &&
       config.workload != "scoped-write" && config.workload != "create-job" && !add_to_start) {
     throw usage_error(
@@ -285,8 +291,9 @@ int run_bench(const command_line& args) {
     url = "sqlite:///" + (scratch->path() / "bench.db").string();
   }
 
-  auto opened =
-      Database::open(url, {.pool_size = static_cast<std::size_t>(std::max(config.threads, 1))});
+  // add-to-start: the producer and the worker each have a connection of their own.
+  const int connections = add_to_start ? 2 : std::max(config.threads, 1);
+  auto opened = Database::open(url, {.pool_size = static_cast<std::size_t>(connections)});
   if (!opened) {
     std::cerr << "repokit bench: cannot open the database: " << opened.error().describe() << '\n';
     return 1;

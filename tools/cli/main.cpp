@@ -84,7 +84,8 @@ written) unless --allow-populated is given, and removes the rows it wrote.
   --workload NAME    scoped-read, hot-read, scoped-write, create-job or add-to-start
                      (default scoped-read)
   --ops N            operations per round (default 10000); for add-to-start, the jobs
-                     added per mode
+                     added per mode (default 100; --rounds, --threads and --videos do not
+                     apply)
   --gap-ms G         add-to-start: the mean gap between jobs, at random (default 500)
   --rounds R         measured rounds, after one warm-up round (default 5)
   --threads T        threads sharing each round's operations (default 1)

@@ -62,7 +62,8 @@ struct runtime_counters {
   std::uint64_t rescued = 0;    // claimed after another worker's lease expired
   std::uint64_t lost = 0;       // outcomes refused: the job was cancelled or taken over meanwhile
   std::uint64_t released = 0;   // given back by stop() after its deadline
-  std::uint64_t errors = 0;     // claims or outcomes that failed; the lease covers the job
+  std::uint64_t errors = 0;     // claims or outcomes that failed (the lease covers the job),
+                                // and listening connections lost or not made
   std::uint64_t scheduled = 0;  // occurrences of periodic jobs this runtime created
   std::uint64_t notified = 0;   // wake-ups by a new job's notification (PostgreSQL)
   std::uint64_t empty_claims = 0;  // claims that found no due job: the worker waited after each
