@@ -311,8 +311,8 @@ inline violation check_validation(std::string_view input) {
 
   const auto status = parse_job_status(value);
   bool known = false;
-  for (const job_status s :
-       {job_status::pending, job_status::running, job_status::succeeded, job_status::failed}) {
+  for (const job_status s : {job_status::pending, job_status::running, job_status::succeeded,
+                             job_status::failed, job_status::dead}) {
     known = known || value == to_string(s);
   }
   if (static_cast<bool>(status) != known) {

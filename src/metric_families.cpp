@@ -168,7 +168,9 @@ void append_histogram(std::string& out, std::string_view name, const metric_samp
   out.append(" ").append(std::to_string(h.count)).append("\n");
 }
 
-std::string render(const std::vector<metric_family>& families) {
+}  // namespace
+
+std::string to_prometheus(const std::vector<metric_family>& families) {
   std::string out;
   for (const metric_family& family : families) {
     out.append("# HELP ").append(family.name).append(" ").append(family.help).append("\n");
@@ -187,8 +189,6 @@ std::string render(const std::vector<metric_family>& families) {
   return out;
 }
 
-}  // namespace
-
 metrics_reading metrics_reading::of(const Database& db) {
   const database_options& options = db.options();
   return {db.kind(), options.pool_name.empty() ? options.application_name : options.pool_name,
@@ -206,7 +206,7 @@ std::vector<metric_family> metric_families(const metrics_reading& reading) {
 }
 
 std::string to_prometheus(const metrics_reading& reading) {
-  return render(metric_families(reading));
+  return to_prometheus(metric_families(reading));
 }
 
 std::string to_prometheus(const Database& db) { return to_prometheus(metrics_reading::of(db)); }
@@ -215,7 +215,7 @@ std::string to_prometheus(const metrics_snapshot& snapshot, std::size_t pool_max
                           std::size_t pool_open, std::size_t pool_in_use) {
   std::vector<metric_family> families;
   add_repokit_families(families, snapshot, {pool_max, pool_open, pool_in_use, 0});
-  return render(families);
+  return to_prometheus(families);
 }
 
 }  // namespace repokit

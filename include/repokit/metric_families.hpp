@@ -55,7 +55,8 @@ std::string_view otel_system_name(dialect kind) noexcept;
 // The repokit_* families, then the db_client_* ones.
 std::vector<metric_family> metric_families(const metrics_reading& reading);
 
-// The families in Prometheus' text exposition format (version 0.0.4).
+// Families in Prometheus' text exposition format (version 0.0.4): these, or a Database's.
+std::string to_prometheus(const std::vector<metric_family>& families);
 std::string to_prometheus(const metrics_reading& reading);
 std::string to_prometheus(const Database& db);
 

@@ -51,6 +51,11 @@ constexpr query<std::int64_t(std::string_view, std::string_view, status_list)> c
     "SELECT COUNT(*) FROM jobs WHERE job_type = :job_type AND target_id = :target_id "
     "AND status IN (:statuses)"};
 
+constexpr query<queue_depth(status_list)> count_by_type_and_status{
+    "queue_depths",
+    "SELECT job_type, status, COUNT(*) FROM jobs WHERE status IN (:statuses) "
+    "GROUP BY job_type, status ORDER BY job_type, status"};
+
 // A guarded update: the row comes back when the guard matched it. MariaDB has no
 // UPDATE ... RETURNING; it reads the row back (the update counts matched rows there, as SOCI
 // connects with CLIENT_FOUND_ROWS).
@@ -77,12 +82,18 @@ constexpr command<Job(timestamp, std::optional<std::string_view>, std::int64_t)>
                    "last_error = COALESCE(:error, last_error), lease_expires_at = NULL "
                    "WHERE id = :id AND status IN ('pending', 'running')">};
 
+constexpr command<Job(timestamp, std::optional<std::string_view>, std::int64_t)> mark_dead{
+    "update_job_status",
+    guarded_update<"UPDATE jobs SET status = 'dead', finished_at = :now, updated_at = :now, "
+                   "last_error = COALESCE(:error, last_error), lease_expires_at = NULL "
+                   "WHERE id = :id AND status = 'running'">};
+
 constexpr command<Job(timestamp, std::optional<std::string_view>, std::int64_t)> mark_pending{
     "update_job_status",
     guarded_update<"UPDATE jobs SET status = 'pending', updated_at = :now, "
                    "last_error = COALESCE(:error, last_error), worker_id = NULL, "
                    "started_at = NULL, finished_at = NULL, lease_expires_at = NULL "
-                   "WHERE id = :id AND status IN ('running', 'failed')">};
+                   "WHERE id = :id AND status IN ('running', 'failed', 'dead')">};
 
 // Serialises creators of one (type, target) until their transactions end; PostgreSQL only, for
 // statuses beyond the unique index of active jobs.
@@ -284,6 +295,12 @@ constexpr finish_statement finish_failed{
                    "last_error = COALESCE(:error, last_error), lease_expires_at = NULL",
                    claim_guard>};
 
+constexpr finish_statement finish_dead{
+    "finish_job",
+    guarded_update<"UPDATE jobs SET status = 'dead', finished_at = :now, updated_at = :now, "
+                   "last_error = COALESCE(:error, last_error), lease_expires_at = NULL",
+                   claim_guard>};
+
 constexpr finish_statement finish_released{
     "finish_job",
     guarded_update<"UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL, "
@@ -313,9 +330,9 @@ constexpr sql_fragment stale_job =
     " WHERE status = 'running' AND updated_at <= :cutoff "
     "AND (lease_expires_at IS NULL OR lease_expires_at <= :now)";
 
-constexpr command<void(timestamp, std::string_view, timestamp, std::int64_t)> fail_exhausted_stale{
+constexpr command<void(timestamp, std::string_view, timestamp, std::int64_t)> kill_exhausted_stale{
     "reconcile_stale",
-    sql_join<"UPDATE jobs SET status = 'failed', worker_id = NULL, finished_at = :now, "
+    sql_join<"UPDATE jobs SET status = 'dead', worker_id = NULL, finished_at = :now, "
              "updated_at = :now, last_error = :error, lease_expires_at = NULL",
              stale_job, " AND attempts >= :max_attempts">};
 
@@ -337,10 +354,10 @@ result<void> check_job_key(std::string_view job_type, std::string_view target_id
 
 // A job_status cast from an integer that names no status.
 result<void> check_status(job_status status) {
-  if (status >= job_status::pending && status <= job_status::failed) return success();
-  return failure(errc::invalid_argument, "unknown job status value " +
-                                             std::to_string(static_cast<int>(status)) +
-                                             "; expected pending, running, succeeded or failed");
+  if (status >= job_status::pending && status <= job_status::dead) return success();
+  return failure(errc::invalid_argument,
+                 "unknown job status value " + std::to_string(static_cast<int>(status)) +
+                     "; expected pending, running, succeeded, failed or dead");
 }
 
 result<void> check_lease(std::chrono::milliseconds lease) {
@@ -383,8 +400,8 @@ result<Job> JobRepository::get_job(std::int64_t id) {
 result<bool> JobRepository::job_exists(std::string_view job_type, std::string_view target_id,
                                        std::span<const job_status> statuses) {
   REPOKIT_TRYV(check_job_key(job_type, target_id));
-  if (statuses.empty() || statuses.size() > 4) {
-    return failure(errc::invalid_argument, "job_exists takes 1 to 4 statuses");
+  if (statuses.empty() || statuses.size() > all_job_statuses.size()) {
+    return failure(errc::invalid_argument, "job_exists takes 1 to 5 statuses");
   }
   for (const job_status status : statuses) REPOKIT_TRYV(check_status(status));
   REPOKIT_TRY(auto counted, unit_->one(count_jobs_in, job_type, target_id, statuses));
@@ -396,8 +413,8 @@ result<created_or_existing<Job>> JobRepository::create_if_not_exists(
     std::span<const job_status> check_statuses, const job_schedule& schedule) {
   REPOKIT_TRYV(check_job_key(job_type, target_id));
   REPOKIT_TRYV(check_text("parameters", parameters, max_parameters_length));
-  if (check_statuses.empty() || check_statuses.size() > 4) {
-    return failure(errc::invalid_argument, "create_if_not_exists takes 1 to 4 statuses");
+  if (check_statuses.empty() || check_statuses.size() > all_job_statuses.size()) {
+    return failure(errc::invalid_argument, "create_if_not_exists takes 1 to 5 statuses");
   }
   for (const job_status status : check_statuses) REPOKIT_TRYV(check_status(status));
   // The unique index covers only active jobs: any other status needs the creators serialised.
@@ -532,12 +549,10 @@ timestamp occurrence_at(const periodic_job& schedule, timestamp now) noexcept {
 result<created_or_existing<Job>> JobRepository::create_occurrence(const periodic_job& schedule,
                                                                   timestamp now) {
   REPOKIT_TRYV(detail::check_periodic_job(schedule));
-  static constexpr std::array any_status{job_status::pending, job_status::running,
-                                         job_status::succeeded, job_status::failed};
   const timestamp due = occurrence_at(schedule, now);
   return create_if_not_exists(
       schedule.job_type, schedule.name + "@" + std::to_string(due.time_since_epoch().count()),
-      schedule.parameters, any_status, {.run_at = due, .priority = schedule.priority});
+      schedule.parameters, all_job_statuses, {.run_at = due, .priority = schedule.priority});
 }
 
 result<std::optional<Job>> JobRepository::claim_next(std::string_view job_type,
@@ -564,7 +579,7 @@ result<Job> JobRepository::retry_or_fail(const Job& claimed, std::string_view er
   REPOKIT_TRYV(check_text("error", error));
   REPOKIT_TRYV(detail::check_retry_policy(policy));
   if (claimed.attempts >= policy.max_attempts) {
-    return finish_job(claimed, job_status::failed, error);
+    return finish_job(claimed, job_status::dead, error);
   }
   const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(policy.delay.delay(
       static_cast<int>(std::min<std::int64_t>(claimed.attempts, 64)), unit_random()));
@@ -594,10 +609,12 @@ result<Job> JobRepository::finish_job(const Job& claimed, job_status outcome,
   switch (outcome) {
     case job_status::succeeded: finish = &finish_succeeded; break;
     case job_status::failed: finish = &finish_failed; break;
+    case job_status::dead: finish = &finish_dead; break;
     case job_status::pending: finish = &finish_released; break;
     case job_status::running:
       return failure(errc::invalid_argument,
-                     "finish_job records an outcome: succeeded, failed or pending, not running");
+                     "finish_job records an outcome: succeeded, failed, dead or pending, not "
+                     "running");
   }
   REPOKIT_TRY(auto finished, unit_->one(*finish, detail::now(), error, claimed.id, claimed.attempts,
                                         claim_worker(claimed)));
@@ -609,6 +626,14 @@ result<Job> JobRepository::cancel_job(std::int64_t id, std::string_view reason) 
   REPOKIT_TRYV(check_text("reason", reason));
   return update_job_status(id, job_status::failed,
                            std::string(cancelled_note) + std::string(reason));
+}
+
+result<std::vector<queue_depth>> JobRepository::queue_depths(std::span<const job_status> statuses) {
+  if (statuses.empty() || statuses.size() > all_job_statuses.size()) {
+    return failure(errc::invalid_argument, "queue_depths takes 1 to 5 statuses");
+  }
+  for (const job_status status : statuses) REPOKIT_TRYV(check_status(status));
+  return unit_->all(count_by_type_and_status, statuses);
 }
 
 error JobRepository::claim_lost(const Job& claimed, std::string_view consequence) {
@@ -636,8 +661,8 @@ result<reconcile_report> JobRepository::reconcile_stale(std::chrono::millisecond
   const timestamp now = detail::now();
   const timestamp cutoff = now - older_than;
   reconcile_report report;
-  REPOKIT_TRY(report.failed,
-              unit_->run(fail_exhausted_stale, now, "stale: its worker stopped, no attempts left",
+  REPOKIT_TRY(report.dead,
+              unit_->run(kill_exhausted_stale, now, "stale: its worker stopped, no attempts left",
                          cutoff, max_attempts));
   REPOKIT_TRY(report.requeued, unit_->run(requeue_stale, now, "stale: its worker stopped", cutoff));
   return report;
@@ -654,6 +679,7 @@ result<Job> JobRepository::update_job_status(std::int64_t id, job_status status,
     case job_status::running: moved = unit_->one(mark_running, now, now + default_lease, id); break;
     case job_status::succeeded: moved = unit_->one(mark_succeeded, now, id); break;
     case job_status::failed: moved = unit_->one(mark_failed, now, last_error, id); break;
+    case job_status::dead: moved = unit_->one(mark_dead, now, last_error, id); break;
     case job_status::pending: moved = unit_->one(mark_pending, now, last_error, id); break;
   }
   REPOKIT_TRY(auto updated, std::move(moved));

@@ -34,17 +34,18 @@ std::string_view to_string(job_status status) noexcept {
     case job_status::running: return "running";
     case job_status::succeeded: return "succeeded";
     case job_status::failed: return "failed";
+    case job_status::dead: return "dead";
   }
   return "unknown";
 }
 
 result<job_status> parse_job_status(std::string_view text) {
-  for (const job_status status :
-       {job_status::pending, job_status::running, job_status::succeeded, job_status::failed}) {
+  for (const job_status status : all_job_statuses) {
     if (text == to_string(status)) return status;
   }
-  return failure(errc::invalid_argument, "unknown job status '" + printable_excerpt(text) +
-                                             "'; expected pending, running, succeeded or failed");
+  return failure(errc::invalid_argument,
+                 "unknown job status '" + printable_excerpt(text) +
+                     "'; expected pending, running, succeeded, failed or dead");
 }
 
 bool is_allowed_transition(job_status from, job_status to) noexcept {
@@ -53,7 +54,8 @@ bool is_allowed_transition(job_status from, job_status to) noexcept {
     case running: return from == pending;
     case succeeded: return from == running;
     case failed: return from == pending || from == running;
-    case pending: return from == running || from == failed;
+    case dead: return from == running;
+    case pending: return from == running || from == failed || from == dead;
   }
   return false;
 }

@@ -20,7 +20,8 @@ struct lease_renewal::entry {
   std::chrono::steady_clock::time_point due{};
   bool renewing = false;  // guarded by the keeper's mutex
   std::atomic<bool> lost{false};
-  std::atomic<std::int64_t> lease_end_ms{0};  // the lease last obtained, ms since the epoch
+  std::atomic<std::int64_t> lease_end_ms{0};       // the lease last obtained, ms since the epoch
+  std::atomic<std::uint64_t>* renewals = nullptr;  // counts the renewals made, when set
 };
 
 namespace {
@@ -42,6 +43,7 @@ result<void> renew(lease_renewal::entry& renewal) {
     if (renewed.value().lease_expires_at) {
       renewal.lease_end_ms = renewed.value().lease_expires_at->time_since_epoch().count();
     }
+    if (renewal.renewals) renewal.renewals->fetch_add(1, std::memory_order_relaxed);
     return success();
   }
   if (renewed.error().kind == errc::invalid_state) {
@@ -128,8 +130,10 @@ class keeper {
 }  // namespace
 
 lease_renewal::lease_renewal(const Database& db, const Job& claimed,
-                             std::chrono::milliseconds lease, const task_options& options)
+                             std::chrono::milliseconds lease, const task_options& options,
+                             std::atomic<std::uint64_t>* renewals)
     : entry_(std::make_shared<entry>()) {
+  entry_->renewals = renewals;
   entry_->db = &db;
   entry_->claimed = claimed;
   entry_->lease = lease;

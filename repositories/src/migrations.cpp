@@ -90,7 +90,43 @@ constexpr sql_text leases_and_scheduling{
         "priority DESC, run_at, id); "
         "DROP INDEX IF EXISTS jobs_claim_order ON jobs"};
 
-constexpr std::array<migration_step, 4> steps{{
+// Dead jobs: out of attempts, kept apart from the jobs their workers failed. The status check
+// gains 'dead'. SQLite cannot change a CHECK constraint, so the table is rebuilt with its rows,
+// ids and AUTOINCREMENT counter (ids are never reused), and its indexes made again.
+constexpr sql_fragment job_status_check =
+    "CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'dead'))";
+constexpr sql_fragment job_column_names =
+    "id, job_type, target_id, status, parameters, attempts, last_error, worker_id, created_at, "
+    "updated_at, started_at, finished_at, lease_expires_at, run_at, priority";
+constexpr sql_text dead_jobs{
+    .sqlite = sql_join<
+        "CREATE TABLE jobs_rebuilt (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "job_type VARCHAR(64) NOT NULL, target_id VARCHAR(255) NOT NULL, "
+        "status VARCHAR(16) NOT NULL ",
+        job_status_check,
+        ", parameters TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, "
+        "worker_id VARCHAR(255), created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, "
+        "started_at BIGINT, finished_at BIGINT, lease_expires_at BIGINT, "
+        "run_at BIGINT NOT NULL DEFAULT 0, priority INTEGER NOT NULL DEFAULT 0); "
+        "INSERT INTO jobs_rebuilt (",
+        job_column_names, ") SELECT ", job_column_names,
+        " FROM jobs ORDER BY id; "
+        "DELETE FROM sqlite_sequence WHERE name = 'jobs_rebuilt'; "
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_rebuilt', seq FROM sqlite_sequence "
+        "WHERE name = 'jobs'; "
+        "DROP TABLE jobs; "
+        "ALTER TABLE jobs_rebuilt RENAME TO jobs; "
+        "CREATE UNIQUE INDEX jobs_one_active ON jobs (job_type, target_id) "
+        "WHERE status IN ('pending', 'running'); "
+        "CREATE INDEX jobs_by_target_status ON jobs (job_type, target_id, status); "
+        "CREATE INDEX jobs_claim_priority ON jobs (job_type, status, priority DESC, run_at, id)">,
+    .postgresql = sql_join<"ALTER TABLE jobs DROP CONSTRAINT jobs_status_check, "
+                           "ADD CONSTRAINT jobs_status_check ",
+                           job_status_check>,
+    .mariadb =
+        sql_join<"ALTER TABLE jobs MODIFY COLUMN status VARCHAR(16) NOT NULL ", job_status_check>};
+
+constexpr std::array<migration_step, 5> steps{{
     {1,
      "catalogue and jobs tables",
      {.sqlite = sql_join<catalogue_tables,
@@ -103,6 +139,7 @@ constexpr std::array<migration_step, 4> steps{{
     {2, "one active job per type and target", active_jobs_indexes},
     {3, "jobs indexed by type, target and status", target_status_index},
     {4, "job leases, run_at and priority", leases_and_scheduling},
+    {5, "dead jobs", dead_jobs},
 }};
 constexpr migration_set schema{"repokit", steps};
 static_assert(schema.latest_version() == latest_schema_version);

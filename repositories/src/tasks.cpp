@@ -30,8 +30,10 @@ result<Job> record_outcome(const Database& db, const Job& claimed,
   const task_options& task = options.task;
   REPOKIT_TRYV(refuse_inherited_unit(task.name));  // the work must not leave a unit open
   const bool retried = error && options.retry && claimed.attempts < options.retry->max_attempts;
-  const job_status outcome =
-      !error ? job_status::succeeded : (retried ? job_status::pending : job_status::failed);
+  const job_status outcome = !error          ? job_status::succeeded
+                             : retried       ? job_status::pending
+                             : options.retry ? job_status::dead
+                                             : job_status::failed;
   // Idempotent: when a connection dies during COMMIT the outcome may have landed. The retry
   // then finds the job already moved under this very claim, which is success, not a refusal.
   return unit_of_work(

@@ -27,7 +27,28 @@ struct registered_type {
   worker_runtime::handler run;
   work_options work;
   int concurrency = 1;
+  histogram add_to_start;
+  histogram run_time;
 };
+
+// Records the time from `since` to its destruction in `into`, however the handler ends.
+class timer {
+ public:
+  explicit timer(histogram& into) noexcept : into_(&into) {}
+  ~timer() { into_->record(std::chrono::steady_clock::now() - since_); }
+  timer(const timer&) = delete;
+  timer& operator=(const timer&) = delete;
+
+ private:
+  histogram* into_;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
+};
+
+// From when a just-claimed job fell due to its claim: 0 when the clocks disagree.
+std::chrono::milliseconds waited_for_claim(const Job& job) {
+  const timestamp due = std::max(job.created_at, job.run_at);
+  return std::max(job.started_at.value_or(due) - due, std::chrono::milliseconds{0});
+}
 
 // One worker thread's view: the job it runs, if any. Guarded by the runtime's mutex.
 struct worker_slot {
@@ -71,7 +92,7 @@ struct worker_runtime::state {
   std::vector<std::jthread> threads;
 
   std::atomic<std::uint64_t> claimed{0}, succeeded{0}, retried{0}, failed{0}, rescued{0}, lost{0},
-      released{0}, errors{0}, scheduled{0}, notified{0}, empty_claims{0};
+      released{0}, errors{0}, scheduled{0}, notified{0}, empty_claims{0}, dead{0}, heartbeats{0};
 
   void wake_workers() {
     {
@@ -167,6 +188,7 @@ struct worker_runtime::state {
       case job_status::succeeded: ++succeeded; break;
       case job_status::pending: ++retried; break;
       case job_status::failed: ++failed; break;
+      case job_status::dead: ++dead; break;
       case job_status::running: break;
     }
   }
@@ -215,7 +237,11 @@ struct worker_runtime::state {
       if (taken && taken.value()) {
         Job job = std::move(*taken.value());
         ++claimed;
-        if (job.last_error == lease_expired_note) ++rescued;
+        if (job.last_error == lease_expired_note) {
+          ++rescued;
+        } else {
+          slot.type->add_to_start.record(waited_for_claim(job));
+        }
         bool run_it = false;
         {
           const std::lock_guard lock(mutex);
@@ -226,8 +252,12 @@ struct worker_runtime::state {
           if (give_back(job)) ++released;
           break;
         }
-        auto finished = detail::run_claimed(*db, job, slot.type->run, slot.type->work,
-                                            stop_handlers.get_token());
+        const auto timed = [&](job_context& context) {
+          const timer running(slot.type->run_time);
+          return slot.type->run(context);
+        };
+        auto finished =
+            detail::run_claimed(*db, job, timed, slot.type->work, stop_handlers.get_token());
         bool was_released = false;
         {
           const std::lock_guard lock(mutex);
@@ -297,7 +327,10 @@ result<void> worker_runtime::add_handler(std::string_view job_type, handler run,
   auto type = std::make_unique<registered_type>();
   type->job_type = std::string(job_type);
   type->run = std::move(run);
-  type->work = work_options{.claim = options.claim, .retry = options.retry, .task = options.task};
+  type->work = work_options{.claim = options.claim,
+                            .retry = options.retry,
+                            .task = options.task,
+                            .heartbeats = &state_->heartbeats};
   type->concurrency = options.concurrency;
   state_->types.push_back(std::move(type));
   return success();
@@ -401,13 +434,26 @@ runtime_counters worker_runtime::counters() const {
                           .succeeded = s.succeeded,
                           .retried = s.retried,
                           .failed = s.failed,
+                          .dead = s.dead,
                           .rescued = s.rescued,
                           .lost = s.lost,
                           .released = s.released,
                           .errors = s.errors,
                           .scheduled = s.scheduled,
                           .notified = s.notified,
-                          .empty_claims = s.empty_claims};
+                          .empty_claims = s.empty_claims,
+                          .heartbeats = s.heartbeats};
+}
+
+runtime_metrics worker_runtime::metrics() const {
+  runtime_metrics out{.counters = counters(), .types = {}};
+  const std::lock_guard lock(state_->mutex);  // the types are registered under it
+  for (const auto& type : state_->types) {
+    out.types.push_back({.job_type = type->job_type,
+                         .add_to_start = type->add_to_start.snapshot(),
+                         .run_time = type->run_time.snapshot()});
+  }
+  return out;
 }
 
 }  // namespace repokit

@@ -244,7 +244,7 @@ TEST_CASE("killing a node while six workers drain 600 jobs loses no job and fini
     INFO((report ? std::string() : report.error().describe()));
     REQUIRE(report);
     requeued += report.value().requeued;
-    failed_for_good += report.value().failed;
+    failed_for_good += report.value().dead;
     work_loop(worker_count, records.emplace_back());
     std::int64_t open_jobs = 0;
     for (const auto& [id, job] : read_jobs(fixture.url())) {

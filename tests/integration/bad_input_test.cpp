@@ -144,8 +144,7 @@ TEST_CASE("bad input: malformed ids, text and numbers are refused and nothing is
   });
 
   // Job ids that cannot exist.
-  for (const job_status to :
-       {job_status::pending, job_status::running, job_status::succeeded, job_status::failed}) {
+  for (const job_status to : all_job_statuses) {
     check_refused(db, "job id 0 to " + std::string(to_string(to)),
                   [&](Repositories& r) { return r.jobs.update_job_status(0, to); });
     check_refused(db, "job id -1 to " + std::string(to_string(to)),

@@ -55,9 +55,62 @@ inline std::int64_t rows_in(const Database& db, const std::string& table) {
   return repokit::testing::count_rows(db, table);
 }
 
+// Takes a migrated database back to repokit's schema version 4, as that version shipped: its
+// status check refuses 'dead', and there is no record of version 5. SQLite rebuilds the table
+// for it, as version 5 does, keeping the rows, ids and the AUTOINCREMENT counter.
+inline void undo_dead_jobs(const Database& db) {
+  constexpr std::string_view v4_check =
+      "CHECK (status IN ('pending', 'running', 'succeeded', 'failed'))";
+  switch (db.kind()) {
+    case dialect::postgresql:
+      testing::execute_sql(db,
+                           "ALTER TABLE jobs DROP CONSTRAINT jobs_status_check, ADD CONSTRAINT "
+                           "jobs_status_check " +
+                               std::string(v4_check));
+      break;
+    case dialect::mariadb:
+      testing::execute_sql(db, "ALTER TABLE jobs MODIFY COLUMN status VARCHAR(16) NOT NULL " +
+                                   std::string(v4_check));
+      break;
+    case dialect::sqlite: {
+      constexpr std::string_view columns =
+          "id, job_type, target_id, status, parameters, attempts, last_error, worker_id, "
+          "created_at, updated_at, started_at, finished_at, lease_expires_at, run_at, priority";
+      testing::execute_sql(
+          db,
+          "CREATE TABLE jobs_v4 (id INTEGER PRIMARY KEY AUTOINCREMENT, job_type VARCHAR(64) "
+          "NOT NULL, target_id VARCHAR(255) NOT NULL, status VARCHAR(16) NOT NULL " +
+              std::string(v4_check) +
+              ", parameters TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error "
+              "TEXT, worker_id VARCHAR(255), created_at BIGINT NOT NULL, updated_at BIGINT NOT "
+              "NULL, started_at BIGINT, finished_at BIGINT, lease_expires_at BIGINT, run_at "
+              "BIGINT NOT NULL DEFAULT 0, priority INTEGER NOT NULL DEFAULT 0)");
+      testing::execute_sql(db, "INSERT INTO jobs_v4 (" + std::string(columns) + ") SELECT " +
+                                   std::string(columns) + " FROM jobs");
+      testing::execute_sql(db, "DELETE FROM sqlite_sequence WHERE name = 'jobs_v4'");
+      testing::execute_sql(db,
+                           "INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_v4', seq FROM "
+                           "sqlite_sequence WHERE name = 'jobs'");
+      testing::execute_sql(db, "DROP TABLE jobs");
+      testing::execute_sql(db, "ALTER TABLE jobs_v4 RENAME TO jobs");
+      testing::execute_sql(db,
+                           "CREATE UNIQUE INDEX jobs_one_active ON jobs (job_type, target_id) "
+                           "WHERE status IN ('pending', 'running')");
+      testing::execute_sql(
+          db, "CREATE INDEX jobs_by_target_status ON jobs (job_type, target_id, status)");
+      testing::execute_sql(db,
+                           "CREATE INDEX jobs_claim_priority ON jobs (job_type, status, "
+                           "priority DESC, run_at, id)");
+      break;
+    }
+  }
+  testing::execute_sql(db, "DELETE FROM repokit_schema_versions WHERE version = 5");
+}
+
 // Takes a migrated database back to repokit's schema version 3, as that version shipped: no
 // lease, run_at or priority, the claim index on (job_type, status, id), no record of version 4.
 inline void undo_leases_and_scheduling(const Database& db) {
+  undo_dead_jobs(db);
   const bool mariadb = db.kind() == dialect::mariadb;
   testing::execute_sql(
       db, mariadb ? "DROP INDEX jobs_claim_priority ON jobs" : "DROP INDEX jobs_claim_priority");

@@ -76,7 +76,7 @@ TEST_CASE("migrations: a fresh database is migrated from 0 to the latest version
   REQUIRE(report);
   CHECK(report.value().from_version == 0);
   CHECK(report.value().to_version == latest_schema_version);
-  CHECK(report.value().applied == std::vector<int>{1, 2, 3, 4});
+  CHECK(report.value().applied == std::vector<int>{1, 2, 3, 4, 5});
   CHECK(schema_version(db).value() == latest_schema_version);
   CHECK(rows_in(db, "repokit_schema_versions") == latest_schema_version);
 
@@ -163,7 +163,7 @@ TEST_CASE("migrations: concurrent migrate() calls on separate handles apply each
       for (int version : reports[k].value().applied) applied_by_anyone.push_back(version);
     }
     std::sort(applied_by_anyone.begin(), applied_by_anyone.end());
-    CHECK(applied_by_anyone == std::vector<int>{1, 2, 3, 4});  // each applied exactly once
+    CHECK(applied_by_anyone == std::vector<int>{1, 2, 3, 4, 5});  // each applied exactly once
     CHECK(rows_in(fixture.db(), "repokit_schema_versions") == latest_schema_version);
     CHECK(schema_version(fixture.db()).value() == latest_schema_version);
     for (const Database& db : databases) CHECK(db.pool().in_use == 0);
@@ -177,7 +177,7 @@ TEST_CASE("migrations: schema_version reports the latest version on a migrated d
   INFO(describe(version));
   REQUIRE(version);
   CHECK(version.value() == latest_schema_version);
-  CHECK(latest_schema_version == 4);
+  CHECK(latest_schema_version == 5);
 }
 
 TEST_CASE(
@@ -214,7 +214,7 @@ TEST_CASE("migrations: a database at version 2 moves to the latest and keeps its
   INFO(describe(report));
   REQUIRE(report);
   CHECK(report.value().from_version == 2);
-  CHECK(report.value().applied == std::vector<int>{3, 4});
+  CHECK(report.value().applied == std::vector<int>{3, 4, 5});
   CHECK(has_index(db, "jobs_by_target_status"));
   CHECK_FALSE(has_index(db, "jobs_by_target"));
   CHECK(rows_in(db, "jobs") == 1);
@@ -239,7 +239,7 @@ TEST_CASE("migrations: version 4 adds leases and scheduling; jobs from before st
   auto report = migrate(db);
   INFO(describe(report));
   REQUIRE(report);
-  CHECK(report.value().applied == std::vector<int>{4});
+  CHECK(report.value().applied == std::vector<int>{4, 5});
   CHECK(has_index(db, "jobs_claim_priority"));
   CHECK_FALSE(has_index(db, "jobs_claim_order"));  // replaced: it cannot order by priority
 
@@ -267,4 +267,54 @@ TEST_CASE("migrations: version 4 adds leases and scheduling; jobs from before st
   REQUIRE(reconciled);
   CHECK(reconciled.value().requeued == 1);  // the old one; "old-pending" holds a live lease now
   CHECK(read_job(db, made.value().id).value().status == job_status::pending);
+}
+
+TEST_CASE("migrations: version 5 lets jobs be dead and keeps every job, id and index",
+          "[contract][migrations]") {
+  test_database fixture;
+  const Database& db = fixture.db();
+  auto made = job_repository(db, [](JobRepository& jobs) -> result<std::vector<Job>> {
+    std::vector<Job> made;
+    for (const char* target : {"a", "b", "gone"}) {
+      REPOKIT_TRY(auto job, jobs.create_job("v4", target, "{\"n\": 1}"));
+      made.push_back(std::move(job));
+    }
+    REPOKIT_TRY(auto claimed, jobs.claim_next("v4", "old-worker"));
+    if (!claimed) return failure(errc::not_found, "nothing claimed");
+    made[0] = *claimed;
+    return made;
+  });
+  INFO(describe(made));
+  REQUIRE(made);
+  // The newest job is deleted: its id must not be handed out again after the rebuild.
+  testing::execute_sql(db, "DELETE FROM jobs WHERE id = " + std::to_string(made.value()[2].id));
+  undo_dead_jobs(db);
+  REQUIRE(schema_version(db).value() == 4);
+  const std::string make_dead =
+      "UPDATE jobs SET status = 'dead' WHERE id = " + std::to_string(made.value()[0].id);
+  CHECK_THROWS(testing::execute_sql(db, make_dead));  // version 4's check refuses it
+
+  auto report = migrate(db);
+  INFO(describe(report));
+  REQUIRE(report);
+  CHECK(report.value().applied == std::vector<int>{5});
+  CHECK(read_job(db, made.value()[0].id).value() == made.value()[0]);
+  CHECK(read_job(db, made.value()[1].id).value() == made.value()[1]);
+  for (const char* index : {"jobs_one_active", "jobs_by_target_status", "jobs_claim_priority"}) {
+    INFO(index);
+    CHECK(has_index(db, index));
+  }
+  CHECK(kind_of(job_repository(db, [](JobRepository& jobs) {
+          return jobs.create_job("v4", "b");
+        })) == errc::integrity);  // the active index still holds
+
+  auto dead = job_repository(db, [&](JobRepository& jobs) {
+    return jobs.retry_or_fail(made.value()[0], "out of luck", {.max_attempts = 1});
+  });
+  INFO(describe(dead));
+  REQUIRE(dead);
+  CHECK(dead.value().status == job_status::dead);
+  auto next = job_repository(db, [](JobRepository& jobs) { return jobs.create_job("v4", "c"); });
+  REQUIRE(next);
+  CHECK(next.value().id > made.value()[2].id);
 }

@@ -108,7 +108,7 @@ TEST_CASE("a killed worker's job is requeued by reconcile_stale and finished by 
   INFO(describe(report));
   REQUIRE(report);
   CHECK(report.value().requeued == 1);
-  CHECK(report.value().failed == 0);
+  CHECK(report.value().dead == 0);
 
   const Job requeued = read_job(db, id).value();
   CHECK(requeued.status == job_status::pending);
@@ -140,7 +140,7 @@ TEST_CASE("a killed worker's job is taken over by the next claim once its lease 
   CHECK(db.pool().in_use == 0);
 }
 
-TEST_CASE("reconcile_stale fails a killed worker's job for good once it is out of attempts",
+TEST_CASE("reconcile_stale makes a killed worker's job dead once it is out of attempts",
           "[claim]") {
   test_database fixture;
   const Database& db = fixture.db();
@@ -154,15 +154,15 @@ TEST_CASE("reconcile_stale fails a killed worker's job for good once it is out o
   INFO(describe(report));
   REQUIRE(report);
   CHECK(report.value().requeued == 0);
-  CHECK(report.value().failed == 1);
+  CHECK(report.value().dead == 1);
 
-  const Job failed = read_job(db, id).value();
-  CHECK(failed.status == job_status::failed);
-  CHECK(failed.attempts == 1);
-  CHECK(failed.finished_at.has_value());
-  CHECK(failed.last_error.value_or("").find("stale") != std::string::npos);
+  const Job dead = read_job(db, id).value();
+  CHECK(dead.status == job_status::dead);
+  CHECK(dead.attempts == 1);
+  CHECK(dead.finished_at.has_value());
+  CHECK(dead.last_error.value_or("").find("stale") != std::string::npos);
 
-  // Failed for good: nothing is left to claim, and reconciling again changes nothing.
+  // Dead: nothing is left to claim, and reconciling again changes nothing.
   auto next = work_on_next_job(db, job_type, "rescuer", [](const Job&) {});
   INFO(describe(next));
   REQUIRE(next);
@@ -170,8 +170,8 @@ TEST_CASE("reconcile_stale fails a killed worker's job for good once it is out o
   auto again = reconcile(db, std::chrono::milliseconds{0}, 1);
   REQUIRE(again);
   CHECK(again.value().requeued == 0);
-  CHECK(again.value().failed == 0);
-  CHECK(read_job(db, id).value() == failed);
+  CHECK(again.value().dead == 0);
+  CHECK(read_job(db, id).value() == dead);
 }
 
 TEST_CASE("a superseded claim cannot finish a job that was claimed again", "[claim]") {

@@ -87,7 +87,7 @@ TEST_CASE("a claim takes a lease; a live lease keeps other claims and reconcile_
   INFO(describe(report));
   REQUIRE(report);
   CHECK(report.value().requeued == 0);
-  CHECK(report.value().failed == 0);
+  CHECK(report.value().dead == 0);
   CHECK(read_job(db, id).value() == held);
 }
 
@@ -157,7 +157,7 @@ TEST_CASE("an expired lease lets the next claim take the job over; the first cla
   CHECK(finished.value().lease_expires_at == std::nullopt);
 }
 
-TEST_CASE("an expired lease is not taken over once out of attempts; reconcile_stale fails it",
+TEST_CASE("an expired lease is not taken over once out of attempts; reconcile_stale kills it",
           "[lease]") {
   constexpr std::string_view job_type = "lease_exhausted";
   test_database fixture;
@@ -176,17 +176,17 @@ TEST_CASE("an expired lease is not taken over once out of attempts; reconcile_st
   auto patient = reconcile(db, std::chrono::hours{1}, 1);
   INFO(describe(patient));
   REQUIRE(patient);
-  CHECK(patient.value().failed == 0);
+  CHECK(patient.value().dead == 0);
   CHECK(patient.value().requeued == 0);
 
   auto report = reconcile(db, milliseconds{0}, 1);
   INFO(describe(report));
   REQUIRE(report);
-  CHECK(report.value().failed == 1);
+  CHECK(report.value().dead == 1);
   CHECK(report.value().requeued == 0);
-  const Job failed = read_job(db, id).value();
-  CHECK(failed.status == job_status::failed);
-  CHECK(failed.lease_expires_at == std::nullopt);
+  const Job dead = read_job(db, id).value();
+  CHECK(dead.status == job_status::dead);
+  CHECK(dead.lease_expires_at == std::nullopt);
 }
 
 TEST_CASE("a handler that runs past its lease keeps its claim through heartbeats and runs once",
@@ -323,7 +323,7 @@ TEST_CASE("reconcile_stale gives back only running jobs: finished ones stay fini
   INFO(describe(report));
   REQUIRE(report);
   CHECK(report.value().requeued == 0);
-  CHECK(report.value().failed == 0);
+  CHECK(report.value().dead == 0);
   for (const Job& job : finished) CHECK(read_job(db, job.id).value() == job);
 }
 
@@ -370,7 +370,7 @@ TEST_CASE("failed attempts come back after a growing backoff, then fail for good
   REQUIRE(last);
   REQUIRE(last.value());
   const Job dead = *last.value();
-  CHECK(dead.status == job_status::failed);
+  CHECK(dead.status == job_status::dead);
   CHECK(dead.attempts == 3);
   CHECK(dead.finished_at.has_value());
   CHECK(dead.last_error.value_or("").find("attempt 3") != std::string::npos);

@@ -308,7 +308,7 @@ TEST_CASE("a cancelled job: pending, it is never run; running, its next heartbea
   CHECK(kind_of(again) == errc::invalid_state);
 }
 
-TEST_CASE("the runtime retries a failing handler's job after its backoff, then fails it for good",
+TEST_CASE("the runtime retries a failing handler's job after its backoff, then it is dead",
           "[runtime][retry]") {
   constexpr std::string_view job_type = "rt_retry";
   test_database fixture({.pool_size = 4});
@@ -333,12 +333,13 @@ TEST_CASE("the runtime retries a failing handler's job after its backoff, then f
 
   const Job job = read_job(db, id).value();
   CHECK(seen.runs[id] == 3);
-  CHECK(job.status == job_status::failed);
+  CHECK(job.status == job_status::dead);
   CHECK(job.attempts == 3);
   CHECK(job.last_error.value_or("").find("attempt 3") != std::string::npos);
   const runtime_counters counted = runtime.counters();
   CHECK(counted.retried == 2);
-  CHECK(counted.failed == 1);
+  CHECK(counted.dead == 1);
+  CHECK(counted.failed == 0);
   CHECK(counted.claimed == 3);
 }
 

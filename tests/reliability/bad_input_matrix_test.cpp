@@ -427,12 +427,12 @@ TEST_CASE("bad input matrix: negative and out-of-range numbers are refused",
          return ignore_value(
              r.jobs.job_exists("transcode", "vid-ok", std::span<const job_status>{}));
        }},
-      {"create_if_not_exists with five statuses",
+      {"create_if_not_exists with six statuses",
        [](Repositories& r) {
-         const std::array<job_status, 5> five{job_status::pending, job_status::running,
-                                              job_status::succeeded, job_status::failed,
-                                              job_status::pending};
-         return ignore_value(r.jobs.create_if_not_exists("transcode", "t-5", "{}", five));
+         const std::array<job_status, 6> six{job_status::pending,   job_status::running,
+                                             job_status::succeeded, job_status::failed,
+                                             job_status::dead,      job_status::pending};
+         return ignore_value(r.jobs.create_if_not_exists("transcode", "t-6", "{}", six));
        }},
   };
   for (const auto& [what, call] : calls) {

@@ -285,7 +285,7 @@ namespace {
 // The summary: what matters first, grouped; every counter with --verbose, and always in JSON.
 void fill_summary(report& summary, const Database& db, const settings& config, const tally& counts,
                   const runtime_counters& workers, const testing::fault_injector& chaos,
-                  std::int64_t succeeded, std::int64_t failed, std::int64_t lost,
+                  std::int64_t succeeded, std::int64_t failed, std::int64_t dead, std::int64_t lost,
                   std::int64_t twice, double elapsed, bool everything) {
   const auto m = db.metrics();
   summary.add("database", db.url().masked());
@@ -302,6 +302,7 @@ void fill_summary(report& summary, const Database& db, const settings& config, c
   jobs.add("duplicate_enqueues_absorbed", counts.duplicates.load());
   jobs.add("jobs_succeeded", succeeded);
   jobs.add("jobs_failed", failed);
+  jobs.add("jobs_dead", dead);
   jobs.add("jobs_lost", lost);
   jobs.add("jobs_processed_twice", twice);
   jobs.add("jobs_rescued_after_expired_lease", workers.rescued);
@@ -493,8 +494,8 @@ int run_demo(const command_line& args) {
 
   report summary("repokit demo");
   fill_summary(summary, db, config, counts, workers.counters(), *chaos, succeeded,
-               count_of(final_counts.value(), "failed"), lost, twice, elapsed,
-               verbose || config.json);
+               count_of(final_counts.value(), "failed"), count_of(final_counts.value(), "dead"),
+               lost, twice, elapsed, verbose || config.json);
   if (config.json) {
     summary.add("verdict", verdict);
     summary.print(std::cout, true);

@@ -11,6 +11,7 @@
 #include "repokit/record.hpp"
 #include "repokit/repositories/channel_repository.hpp"
 #include "repokit/repositories/enqueue.hpp"
+#include "repokit/repositories/job_metrics.hpp"
 #include "repokit/repositories/job_repository.hpp"
 #include "repokit/repositories/migrations.hpp"
 #include "repokit/repositories/phased_job.hpp"

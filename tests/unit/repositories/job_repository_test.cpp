@@ -258,7 +258,7 @@ TEST_CASE("finish_job is guarded by the claim's attempt and worker",
   CHECK(finished.error().message.find("claimed again (attempt 2)") != std::string::npos);
 }
 
-TEST_CASE("reconcile_stale fails exhausted jobs, then requeues the rest",
+TEST_CASE("reconcile_stale makes exhausted jobs dead, then requeues the rest",
           "[repositories][jobs][reconcile]") {
   job_mock m;
   trompeloeil::sequence order;
@@ -267,7 +267,7 @@ TEST_CASE("reconcile_stale fails exhausted jobs, then requeues the rest",
   std::array<std::int64_t, 2> requeueing{};
   REQUIRE_CALL(m.session, execute(_, _))
       .IN_SEQUENCE(order)
-      .WITH(_1.name == "reconcile_stale" && sql_has(_1, "status = 'failed'") &&
+      .WITH(_1.name == "reconcile_stale" && sql_has(_1, "status = 'dead'") &&
             param_is(_2, 3, std::int64_t{3}) && _2.size() == 4)
       .LR_SIDE_EFFECT(failing = {std::get<std::int64_t>(_2[0]), std::get<std::int64_t>(_2[2])})
       .RETURN(changed(2));
@@ -411,17 +411,18 @@ TEST_CASE("retry_or_fail sends a job back with run_at pushed out by the policy's
   CHECK(run_at_bound - now_bound == 2'000);  // the second attempt failed: 1 s doubled
 }
 
-TEST_CASE("retry_or_fail fails a job for good once it has had its attempts",
+TEST_CASE("retry_or_fail makes a job dead once it has had its attempts",
           "[repositories][jobs][retry]") {
   job_mock m;
   const Job claimed{.id = 5, .status = job_status::running, .attempts = 3, .worker_id = "w1"};
   REQUIRE_CALL(m.session, query(_, _))
-      .WITH(_1.name == "finish_job" && sql_has(_1, "status = 'failed'") &&
+      .WITH(_1.name == "finish_job" && sql_has(_1, "status = 'dead'") &&
             param_is(_2, 1, "disk full") && param_is(_2, 2, std::int64_t{5}))
-      .RETURN(rows_of({job_row(5, "failed", 3)}));
-  auto failed = job_repository(
+      .RETURN(rows_of({job_row(5, "dead", 3)}));
+  auto dead = job_repository(
       m.db(), [&](JobRepository& jobs) { return jobs.retry_or_fail(claimed, "disk full"); });
-  REQUIRE(failed);
+  REQUIRE(dead);
+  CHECK(dead.value().status == job_status::dead);
 }
 
 TEST_CASE("a job retry policy out of range is refused before any SQL runs",

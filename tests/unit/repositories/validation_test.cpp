@@ -118,12 +118,13 @@ TEST_CASE("check_non_negative accepts zero and up and names the field otherwise"
   CHECK_THAT(lowest, Catch::Contains("duration_seconds"));
 }
 
-TEST_CASE("The four job statuses parse from and print as their names", "[validation][jobs]") {
+TEST_CASE("The five job statuses parse from and print as their names", "[validation][jobs]") {
   const auto [text, status] = GENERATE(table<std::string, job_status>({
       {"pending", job_status::pending},
       {"running", job_status::running},
       {"succeeded", job_status::succeeded},
       {"failed", job_status::failed},
+      {"dead", job_status::dead},
   }));
   const auto parsed = repokit::parse_job_status(text);
   REQUIRE(parsed);

@@ -1,6 +1,6 @@
 // JobRepository: processing jobs, inside one unit of work. A job moves
-//   pending -> running -> succeeded | failed,   running | failed -> pending (requeue),
-//   pending -> failed (cancel);
+//   pending -> running -> succeeded | failed | dead,   running | failed | dead -> pending
+//   (requeue),   pending -> failed (cancel);
 // every other move is refused with errc::invalid_state and changes nothing. A claim holds its
 // job for a lease, which the claiming worker renews with heartbeats; once the lease has expired
 // another worker may claim the job again, and the first claim's outcome is refused.
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,7 +25,7 @@ namespace repokit {
 // What reconcile_stale did.
 struct reconcile_report {
   std::uint64_t requeued = 0;  // back to pending, to be claimed again
-  std::uint64_t failed = 0;    // out of attempts: failed for good
+  std::uint64_t dead = 0;      // out of attempts: dead, kept until requeued by hand
 };
 
 // How long a claim holds its job unless renewed, when the caller does not say.
@@ -44,13 +45,13 @@ inline constexpr std::chrono::milliseconds max_lease = std::chrono::hours{24 * 3
 struct claim_options {
   std::chrono::milliseconds lease = default_lease;
   // A job whose lease expired is claimed again only while it has had fewer attempts than this;
-  // after that it stays running until reconcile_stale fails it.
+  // after that it stays running until reconcile_stale marks it dead.
   std::int64_t max_attempts = 3;
 };
 
 // How a job type's failed attempts are retried: back to pending, due after a backoff, while the
-// job has had fewer than `max_attempts` attempts; failed for good after that, kept with its
-// last error until requeued by hand.
+// job has had fewer than `max_attempts` attempts; dead after that, kept with its last error
+// until requeued by hand.
 struct job_retry_policy {
   std::int64_t max_attempts = 3;
   backoff delay{.initial_delay = seconds{1}, .max_delay = seconds{300}};
@@ -91,6 +92,18 @@ timestamp occurrence_at(const periodic_job& schedule, timestamp now) noexcept;
 inline constexpr std::array<job_status, 2> active_job_statuses{job_status::pending,
                                                                job_status::running};
 
+// How many jobs of one type are in one status.
+struct queue_depth {
+  std::string job_type;
+  job_status status = job_status::pending;
+  std::int64_t jobs = 0;
+  bool operator==(const queue_depth&) const = default;
+};
+
+// The statuses queue_depths counts unless told: all but succeeded, which only grows.
+inline constexpr std::array<job_status, 4> queued_job_statuses{
+    job_status::pending, job_status::running, job_status::failed, job_status::dead};
+
 // Whether a job may move from `from` to `to`.
 bool is_allowed_transition(job_status from, job_status to) noexcept;
 
@@ -103,7 +116,7 @@ class JobRepository {
                          std::string_view parameters = "{}", const job_schedule& schedule = {});
   // errc::not_found when there is no such job.
   result<Job> get_job(std::int64_t id);
-  // Whether a job of this type and target is in one of `statuses` (1 to 4 of them).
+  // Whether a job of this type and target is in one of `statuses` (1 to 5 of them).
   result<bool> job_exists(std::string_view job_type, std::string_view target_id,
                           std::span<const job_status> statuses = active_job_statuses);
   // Moves a job, guarded: errc::invalid_state (row unchanged) when the job's current status does
@@ -152,7 +165,7 @@ class JobRepository {
 
   // Records a failed attempt of a job this worker claimed, with `error` as its last error: back
   // to pending, due after `policy.delay` (for the attempt it just had, with jitter), while it has
-  // had fewer than `policy.max_attempts` attempts; failed for good once it has had them all.
+  // had fewer than `policy.max_attempts` attempts; dead once it has had them all.
   // Guarded by the claim like finish_job. The job keeps this worker's id while it waits.
   result<Job> retry_or_fail(const Job& claimed, std::string_view error,
                             const job_retry_policy& policy = {});
@@ -163,8 +176,8 @@ class JobRepository {
   result<Job> heartbeat(const Job& claimed, std::chrono::milliseconds lease = default_lease);
 
   // Records the outcome of a job this worker claimed: succeeded (clearing last_error, or setting
-  // it to `error` as a note), failed (with `error`) or pending (give it back). Guarded by the
-  // claim: if the job was reconciled and claimed again meanwhile, the update is refused with
+  // it to `error` as a note), failed or dead (with `error`) or pending (give it back). Guarded by
+  // the claim: if the job was reconciled and claimed again meanwhile, the update is refused with
   // errc::invalid_state and changes nothing.
   result<Job> finish_job(const Job& claimed, job_status outcome,
                          std::optional<std::string_view> error = std::nullopt);
@@ -176,10 +189,16 @@ class JobRepository {
   result<Job> cancel_job(std::int64_t id, std::string_view reason = "by request");
 
   // Running jobs whose lease has expired and that were not claimed or renewed for `older_than`
-  // or longer (their worker died) go back to pending, or to failed once they have had
+  // or longer (their worker died) go back to pending, or are dead once they have had
   // `max_attempts` attempts. A job under a live lease is never touched. For worker start-up.
   result<reconcile_report> reconcile_stale(std::chrono::milliseconds older_than,
                                            std::int64_t max_attempts = 3);
+
+  // How many jobs of each type are in each of `statuses` (1 to 5 of them), ordered by type, then
+  // status name; a type and status with no job is left out. It reads every job in those
+  // statuses (through the claim index): meant for a metrics scrape, not for every request.
+  result<std::vector<queue_depth>> queue_depths(
+      std::span<const job_status> statuses = queued_job_statuses);
 
   UnitOfWork& unit() const noexcept { return *unit_; }
 

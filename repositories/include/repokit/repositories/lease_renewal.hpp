@@ -4,7 +4,9 @@
 // process lives, and loses it one lease after the process dies.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 
 #include "repokit/repositories/job_repository.hpp"
@@ -15,9 +17,10 @@ namespace repokit {
 class lease_renewal {
  public:
   // Starts renewing the lease of `claimed` (just claimed with this `lease`) until destruction.
-  // `options` are those of each renewal's unit.
+  // `options` are those of each renewal's unit. When `renewals` is set, each renewal that
+  // succeeds adds one to it; it must outlive this object.
   lease_renewal(const Database& db, const Job& claimed, std::chrono::milliseconds lease,
-                const task_options& options = {});
+                const task_options& options = {}, std::atomic<std::uint64_t>* renewals = nullptr);
   // Stops renewing, after waiting for a renewal under way; the lease then runs out unless the
   // job's outcome is recorded first.
   ~lease_renewal();

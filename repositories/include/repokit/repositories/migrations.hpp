@@ -9,7 +9,7 @@
 
 namespace repokit {
 
-inline constexpr int latest_schema_version = 4;
+inline constexpr int latest_schema_version = 5;
 
 // The set named "repokit": the catalogue and jobs tables and their indexes.
 const migration_set& repokit_schema() noexcept;

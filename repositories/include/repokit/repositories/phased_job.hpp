@@ -6,6 +6,7 @@
 //   3. record: a new unit that stores the outcome, guarded by the claim.
 #pragma once
 
+#include <atomic>
 #include <exception>
 #include <optional>
 #include <stop_token>
@@ -24,9 +25,11 @@ struct work_options {
   // which a job whose lease expired is no longer taken over.
   claim_options claim{};
   // When set, work that fails sends the job back to pending after a backoff while it has
-  // attempts left (retry_or_fail); when empty, it fails the job for good.
+  // attempts left, then makes it dead (retry_or_fail); when empty, it fails the job.
   std::optional<job_retry_policy> retry{};
   task_options task{};  // the units that claim, renew and record
+  // When set, counts the lease renewals made while the work runs; it must outlive the work.
+  std::atomic<std::uint64_t>* heartbeats = nullptr;
 };
 
 // What a job's work sees while it runs: the job, its claim's fate, and whether its runtime is
@@ -66,7 +69,7 @@ result<Job> record_outcome(const Database& db, const Job& claimed,
 template <class Work>
 result<Job> run_claimed(const Database& db, const Job& claimed, Work& work,
                         const work_options& options, std::stop_token stop = {}) {
-  lease_renewal renewal(db, claimed, options.claim.lease, options.task);
+  lease_renewal renewal(db, claimed, options.claim.lease, options.task, options.heartbeats);
   std::optional<std::string> error;
   try {
     auto outcome = [&] {
@@ -100,11 +103,11 @@ result<Job> run_claimed(const Database& db, const Job& claimed, Work& work,
 // Claims the next due job of `job_type` for `worker_id`, runs work(const Job&) (or
 // work(job_context&)) outside any unit of work while its lease is renewed, and records
 // succeeded, or, when work returns an error or throws, the error's text with failed (or, under
-// options.retry, a retry). An outcome that cannot be recorded within its unit's retries is tried
-// again while the lease, still renewed, holds: it is given up only when the claim is lost or the
-// lease has run out. Answers the finished job, or nothing when no job was due;
-// errc::invalid_state when the claim was lost meanwhile (the job was cancelled, or the work ran
-// past an expired lease and another worker took the job over).
+// options.retry, a retry, and dead once out of attempts). An outcome that cannot be recorded within
+// its unit's retries is tried again while the lease, still renewed, holds: it is given up only when
+// the claim is lost or the lease has run out. Answers the finished job, or nothing when no job was
+// due; errc::invalid_state when the claim was lost meanwhile (the job was cancelled, or the work
+// ran past an expired lease and another worker took the job over).
 template <class Work>
 result<std::optional<Job>> work_on_next_job(const Database& db, std::string_view job_type,
                                             std::string_view worker_id, Work&& work,

@@ -1,6 +1,7 @@
 // The rows repokit's repositories read and write, as plain structs: no SOCI, no database types.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -36,10 +37,16 @@ struct video_changes {
   std::optional<std::int64_t> duration_seconds{};
 };
 
-enum class job_status : std::uint8_t { pending, running, succeeded, failed };
+// failed: its worker failed it (or it was cancelled); dead: it ran out of attempts. Both are
+// kept with their last error, never claimed again, and can be requeued by hand.
+enum class job_status : std::uint8_t { pending, running, succeeded, failed, dead };
+
+inline constexpr std::array<job_status, 5> all_job_statuses{
+    job_status::pending, job_status::running, job_status::succeeded, job_status::failed,
+    job_status::dead};
 
 std::string_view to_string(job_status status) noexcept;
-// "pending", "running", "succeeded" or "failed"; anything else is errc::invalid_argument.
+// "pending", "running", "succeeded", "failed" or "dead"; anything else is errc::invalid_argument.
 result<job_status> parse_job_status(std::string_view text);
 
 }  // namespace repokit

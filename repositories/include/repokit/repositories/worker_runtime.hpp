@@ -19,7 +19,9 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include "repokit/metrics.hpp"
 #include "repokit/repositories/phased_job.hpp"
 
 namespace repokit {
@@ -34,8 +36,8 @@ struct job_type_options {
   // The lease each claim takes, renewed every third of it while the handler runs, and the
   // attempts after which a job whose lease expired is no longer taken over.
   claim_options claim{};
-  // A handler's error sends the job back after a backoff while it has attempts left, then fails
-  // it for good. Empty: the first error fails it.
+  // A handler's error sends the job back after a backoff while it has attempts left; then the
+  // job is dead. Empty: the first error fails it.
   std::optional<job_retry_policy> retry = job_retry_policy{};
   task_options task{.name = "job"};  // the units that claim, renew and record
 };
@@ -58,7 +60,8 @@ struct runtime_counters {
   std::uint64_t claimed = 0;
   std::uint64_t succeeded = 0;
   std::uint64_t retried = 0;    // back to pending after a failed attempt, due after a backoff
-  std::uint64_t failed = 0;     // failed for good: out of attempts, or with no retry policy
+  std::uint64_t failed = 0;     // failed by a handler's error, with no retry policy
+  std::uint64_t dead = 0;       // out of attempts under the retry policy
   std::uint64_t rescued = 0;    // claimed after another worker's lease expired
   std::uint64_t lost = 0;       // outcomes refused: the job was cancelled or taken over meanwhile
   std::uint64_t released = 0;   // given back by stop() after its deadline
@@ -67,6 +70,22 @@ struct runtime_counters {
   std::uint64_t scheduled = 0;  // occurrences of periodic jobs this runtime created
   std::uint64_t notified = 0;   // wake-ups by a new job's notification (PostgreSQL)
   std::uint64_t empty_claims = 0;  // claims that found no due job: the worker waited after each
+  std::uint64_t heartbeats = 0;    // leases renewed while handlers ran
+};
+
+// How long one job type's jobs waited and ran under this runtime, in milliseconds' resolution.
+struct job_type_timings {
+  std::string job_type;
+  // From when a job fell due (its creation, or its run_at when later) to its claim; jobs taken
+  // over after an expired lease are not counted (rescued counts them).
+  histogram_snapshot add_to_start;
+  histogram_snapshot run_time;  // the handler's call, from its start to its return
+};
+
+// The runtime's counters, and its timings by job type in registration order.
+struct runtime_metrics {
+  runtime_counters counters;
+  std::vector<job_type_timings> types;
 };
 
 // What stop() found.
@@ -115,6 +134,7 @@ class worker_runtime {
   stop_report stop(std::chrono::milliseconds deadline);
 
   runtime_counters counters() const;
+  runtime_metrics metrics() const;
 
  private:
   // The handler is shared by its type's worker threads, which call it concurrently: it is called
