@@ -640,6 +640,18 @@ error JobRepository::claim_lost(const Job& claimed, std::string_view consequence
   auto found = get_job(claimed.id);
   if (!found) return std::move(found).error();
   const Job& current = found.value();
+  if (current.attempts < claimed.attempts) {
+    // Attempts only grow, and this claim's attempt committed: a read that shows an earlier one
+    // comes from a node that has not applied the claim yet (a Galera node lagging the one that
+    // took it). The claim is not lost; the unit runs again once the node has caught up.
+    error lagging = make_error(
+        errc::transient, "job " + std::to_string(claimed.id) + " is at attempt " +
+                             std::to_string(current.attempts) + " on this node, before this " +
+                             "claim's attempt " + std::to_string(claimed.attempts) +
+                             ": the node has not applied the claim yet; retried");
+    lagging.retry = retry_class::retry_transaction;
+    return lagging;
+  }
   if (current.status == job_status::running && current.attempts != claimed.attempts) {
     return make_error(errc::invalid_state,
                       "job " + std::to_string(claimed.id) + " was claimed again (attempt " +

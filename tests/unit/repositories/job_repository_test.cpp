@@ -411,6 +411,25 @@ TEST_CASE("retry_or_fail sends a job back with run_at pushed out by the policy's
   CHECK(run_at_bound - now_bound == 2'000);  // the second attempt failed: 1 s doubled
 }
 
+// On a Galera node that has not applied a claim yet, the guarded update matches nothing and the
+// job reads as it was before the claim: that is a lag to wait out, not a lost claim.
+TEST_CASE("an outcome that reads an attempt before its claim's is retried, not refused",
+          "[repositories][jobs][claim]") {
+  job_mock m;
+  const Job claimed{.id = 5, .status = job_status::running, .attempts = 2, .worker_id = "w1"};
+  REQUIRE_CALL(m.session, query(_, _)).WITH(_1.name == "finish_job").RETURN(rows_of({}));
+  REQUIRE_CALL(m.session, query(_, _))
+      .WITH(_1.name == "get_job")
+      .RETURN(rows_of({job_row(5, "pending", 1)}));
+  auto finished = job_repository(
+      m.db(), {.retry = db_retry{.max_retries = 0}},
+      [&](JobRepository& jobs) { return jobs.finish_job(claimed, job_status::succeeded); });
+  REQUIRE_FALSE(finished);
+  CHECK(finished.error().kind == errc::transient);
+  CHECK(finished.error().retry == retry_class::retry_transaction);
+  CHECK_THAT(finished.error().message, Catch::Contains("has not applied the claim yet"));
+}
+
 TEST_CASE("retry_or_fail makes a job dead once it has had its attempts",
           "[repositories][jobs][retry]") {
   job_mock m;
