@@ -4,6 +4,7 @@
 //
 //   repokit_bench [--url URL] [--impl all|NAME,...] [--workload NAME,...|all] [--ops N[,NAME=N...]]
 //                 [--threads N,...] [--videos N] [--rounds R] [--warmup N] [--fresh]
+//   repokit_bench --burn-down JOBS [--url URL] [--threads W,...]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "burn_down.hpp"
 #include "json.hpp"
 #include "repokit/database_url.hpp"
 
@@ -39,7 +41,9 @@ constexpr std::string_view usage =
     "  --rounds R         measurements per implementation, interleaved; the median is reported,\n"
     "                     and the best (default 3)\n"
     "  --warmup N         untimed operations per thread before each measurement (default 100)\n"
-    "  --fresh            drop the tables first and build the data set anew\n";
+    "  --fresh            drop the tables first and build the data set anew\n"
+    "  --burn-down JOBS   instead of the workloads: enqueue JOBS jobs in batches, then drain\n"
+    "                     them with --threads workers, repokit's runtime against the raw loop\n";
 
 struct options {
   std::string url = "sqlite:///repokit-bench.db";
@@ -53,6 +57,7 @@ struct options {
   int rounds = 3;
   std::int64_t warmup = 100;
   bool fresh = false;
+  std::int64_t burn_down = 0;  // jobs, when the burn-down is asked for
 
   std::int64_t ops_for(workload w) const {
     const auto found = ops.find(w);
@@ -140,6 +145,8 @@ options parse(int argc, char** argv) {
       if (parsed.videos < 1000) throw std::invalid_argument("--videos must be at least 1000");
     } else if (arg == "--rounds") {
       parsed.rounds = static_cast<int>(std::min<std::int64_t>(positive("--rounds", value), 99));
+    } else if (arg == "--burn-down") {
+      parsed.burn_down = positive("--burn-down", value);
     } else if (arg == "--warmup") {
       parsed.warmup = value == "0" ? 0 : positive("--warmup", value);
     } else {
@@ -423,6 +430,8 @@ int run(int argc, char** argv) {
   std::cerr << "repokit_bench: preparing the data set (" << opts.videos << " videos)\n";
   data.ensure();
   data.reset();
+
+  if (opts.burn_down > 0) return run_burn_down(config, data, opts.burn_down, opts.threads) ? 0 : 1;
 
   bool ok = true;
   std::int64_t serial = 0;
