@@ -41,6 +41,8 @@ constexpr counter_family counter_families[] = {
      &runtime_counters::notified},
     {"repokit_jobs_empty_claims_total", "Claims that found no due job.",
      &runtime_counters::empty_claims},
+    {"repokit_jobs_completion_batches_total", "Units that recorded successes in batches.",
+     &runtime_counters::batches},
 };
 
 }  // namespace

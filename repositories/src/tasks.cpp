@@ -49,12 +49,26 @@ result<Job> record_outcome(const Database& db, const Job& claimed,
                                         : repos.jobs.finish_job(claimed, outcome, *error);
         if (finished || finished.error().kind != errc::invalid_state) return finished;
         REPOKIT_TRY(auto current, repos.jobs.get_job(claimed.id));
-        const bool recorded_by_this_claim = current.status == outcome &&
-                                            current.attempts == claimed.attempts &&
-                                            current.worker_id == claimed.worker_id;
-        if (recorded_by_this_claim) return current;
+        if (recorded_by_claim(current, claimed, outcome)) return current;
         return finished;
       });
+}
+
+bool recorded_by_claim(const Job& current, const Job& claimed, job_status outcome) noexcept {
+  return current.status == outcome && current.attempts == claimed.attempts &&
+         current.worker_id == claimed.worker_id;
+}
+
+result<Job> record_while_leased(const Database& db, const Job& claimed,
+                                const std::optional<std::string>& error,
+                                const work_options& options, const lease_renewal& renewal) {
+  for (;;) {
+    auto finished = record_outcome(db, claimed, error, options);
+    if (finished) return finished;
+    if (!finished.error().retryable() || renewal.claim_lost() || !renewal.lease_live()) {
+      return finished;
+    }
+  }
 }
 
 }  // namespace repokit::detail

@@ -22,6 +22,12 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// A success waiting for its batch: the claimed job, and the answer once recorded.
+struct completion {
+  const Job* claimed = nullptr;
+  std::optional<result<Job>> answer{};
+};
+
 struct registered_type {
   std::string job_type;
   worker_runtime::handler run;
@@ -29,6 +35,7 @@ struct registered_type {
   int concurrency = 1;
   histogram add_to_start;
   histogram run_time;
+  std::vector<completion*> to_complete{};  // guarded by the runtime's mutex
 };
 
 // Records the time from `since` to its destruction in `into`, however the handler ends.
@@ -82,7 +89,8 @@ struct worker_runtime::state {
   std::vector<scheduled_job> schedules;
 
   std::mutex mutex;
-  std::condition_variable changed;  // wake-ups, stop requests, slots' jobs ending
+  std::condition_variable changed;      // wake-ups, stop requests, slots' jobs ending
+  std::condition_variable completions;  // successes queued for their batch, batches recorded
   std::uint64_t wakes = 0;
   bool started = false;
   bool stopping = false;
@@ -92,7 +100,8 @@ struct worker_runtime::state {
   std::vector<std::jthread> threads;
 
   std::atomic<std::uint64_t> claimed{0}, succeeded{0}, retried{0}, failed{0}, rescued{0}, lost{0},
-      released{0}, errors{0}, scheduled{0}, notified{0}, empty_claims{0}, dead{0}, heartbeats{0};
+      released{0}, errors{0}, scheduled{0}, notified{0}, empty_claims{0}, dead{0}, heartbeats{0},
+      batches{0};
 
   void wake_workers() {
     {
@@ -171,6 +180,73 @@ struct worker_runtime::state {
     });
     if (resolved) return resolved;
     return taken;
+  }
+
+  // Records the successes of `type` in batches until every worker has stopped: each batch is
+  // what queued up while the previous one was recorded.
+  void complete_batches(registered_type& type) {
+    std::unique_lock lock(mutex);
+    for (;;) {
+      completions.wait(lock, [&] { return !type.to_complete.empty() || all_workers_done(); });
+      if (type.to_complete.empty()) return;
+      std::vector<completion*> batch = std::exchange(type.to_complete, {});
+      lock.unlock();
+      auto recorded = record_batch(type, batch);
+      lock.lock();
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        batch[k]->answer =
+            recorded ? std::move(recorded.value()[k]) : result<Job>(failure(recorded.error()));
+      }
+      completions.notify_all();
+    }
+  }
+
+  // One unit of work for the batch: each job's answer, the refusals (its claim was lost) among
+  // them; an error when the unit itself failed. Idempotent: a retried unit whose COMMIT landed
+  // unseen finds its own outcomes recorded.
+  result<std::vector<result<Job>>> record_batch(const registered_type& type,
+                                                const std::vector<completion*>& batch) {
+    const task_options& task = type.work.task;
+    auto recorded =
+        unit_of_work(*db,
+                     scope_options{.propagate = propagation::independent,
+                                   .retry = task.retry,
+                                   .idempotent = true,
+                                   .name = "complete jobs",
+                                   .statement_timeout = task.statement_timeout},
+                     [&](Repositories& repos) -> result<std::vector<result<Job>>> {
+                       std::vector<result<Job>> answers;
+                       for (const completion* done : batch) {
+                         const Job& claimed = *done->claimed;
+                         auto finished = repos.jobs.finish_job(claimed, job_status::succeeded);
+                         if (!finished && finished.error().kind == errc::invalid_state) {
+                           REPOKIT_TRY(auto current, repos.jobs.get_job(claimed.id));
+                           if (detail::recorded_by_claim(current, claimed, job_status::succeeded)) {
+                             finished = std::move(current);
+                           }
+                         } else if (!finished) {
+                           return failure(std::move(finished).error());
+                         }
+                         answers.push_back(std::move(finished));
+                       }
+                       return answers;
+                     });
+    if (recorded) ++batches;
+    return recorded;
+  }
+
+  // A handler's success, recorded in its type's next batch; waits for the answer.
+  result<Job> complete_in_batch(registered_type& type, const Job& claimed) {
+    completion mine{.claimed = &claimed};
+    std::unique_lock lock(mutex);
+    type.to_complete.push_back(&mine);
+    completions.notify_all();
+    completions.wait(lock, [&] { return mine.answer.has_value(); });
+    return std::move(*mine.answer);
+  }
+
+  bool all_workers_done() const {
+    return std::all_of(slots.begin(), slots.end(), [](const auto& slot) { return slot->done; });
   }
 
   void count(const result<Job>& finished, bool was_released) {
@@ -252,12 +328,7 @@ struct worker_runtime::state {
           if (give_back(job)) ++released;
           break;
         }
-        const auto timed = [&](job_context& context) {
-          const timer running(slot.type->run_time);
-          return slot.type->run(context);
-        };
-        auto finished =
-            detail::run_claimed(*db, job, timed, slot.type->work, stop_handlers.get_token());
+        auto finished = run(slot, job);
         bool was_released = false;
         {
           const std::lock_guard lock(mutex);
@@ -287,6 +358,27 @@ struct worker_runtime::state {
       slot.done = true;
     }
     changed.notify_all();
+    completions.notify_all();
+  }
+
+  // Runs the handler on a job just claimed while its lease is renewed, then records the outcome:
+  // a success in its type's batch when batches are on, and one by one otherwise, or when the
+  // batch could not be recorded; the lease is renewed until it is.
+  result<Job> run(worker_slot& slot, const Job& job) {
+    registered_type& type = *slot.type;
+    const auto timed = [&](job_context& context) {
+      const timer running(type.run_time);
+      return type.run(context);
+    };
+    lease_renewal renewal(*db, job, type.work.claim.lease, type.work.task, &heartbeats);
+    const auto error = detail::run_work(job, timed, renewal, stop_handlers.get_token());
+    if (!error && options.complete_in_batches) {
+      auto batched = complete_in_batch(type, job);
+      if (batched || batched.error().kind == errc::invalid_state) return batched;
+      db->logger().warn("Job {}: recording its success in a batch failed, recording it alone: {}",
+                        job.id, batched.error().describe());
+    }
+    return detail::record_while_leased(*db, job, error, type.work, renewal);
   }
 };
 
@@ -327,10 +419,7 @@ result<void> worker_runtime::add_handler(std::string_view job_type, handler run,
   auto type = std::make_unique<registered_type>();
   type->job_type = std::string(job_type);
   type->run = std::move(run);
-  type->work = work_options{.claim = options.claim,
-                            .retry = options.retry,
-                            .task = options.task,
-                            .heartbeats = &state_->heartbeats};
+  type->work = work_options{.claim = options.claim, .retry = options.retry, .task = options.task};
   type->concurrency = options.concurrency;
   state_->types.push_back(std::move(type));
   return success();
@@ -380,6 +469,12 @@ result<void> worker_runtime::start() {
   }
   if (!state_->schedules.empty()) {
     state_->threads.emplace_back([state = state_.get()] { state->run_schedules(); });
+  }
+  if (state_->options.complete_in_batches) {
+    for (const auto& type : state_->types) {
+      state_->threads.emplace_back(
+          [state = state_.get(), type = type.get()] { state->complete_batches(*type); });
+    }
   }
   if (state_->options.listen && !state_->types.empty() &&
       state_->db->kind() == dialect::postgresql) {
@@ -442,7 +537,8 @@ runtime_counters worker_runtime::counters() const {
                           .scheduled = s.scheduled,
                           .notified = s.notified,
                           .empty_claims = s.empty_claims,
-                          .heartbeats = s.heartbeats};
+                          .heartbeats = s.heartbeats,
+                          .batches = s.batches};
 }
 
 runtime_metrics worker_runtime::metrics() const {

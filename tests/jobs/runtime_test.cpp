@@ -108,8 +108,11 @@ TEST_CASE("the runtime runs each job once with its type's handler, as many at on
   observed transcodes;
   observed thumbnails;
   constexpr int concurrency = 3;
+  runtime_options options = wake_only;
+  options.complete_in_batches = GENERATE(true, false);
+  INFO("complete_in_batches " << options.complete_in_batches);
 
-  worker_runtime runtime(db, wake_only);
+  worker_runtime runtime(db, options);
   REQUIRE(runtime.handle("rt_transcode",
                          [&](const Job& job) {
                            transcodes.enter(job);
@@ -152,7 +155,55 @@ TEST_CASE("the runtime runs each job once with its type's handler, as many at on
   CHECK(counted.claimed == 50);
   CHECK(counted.succeeded == 50);
   CHECK(counted.errors == 0);
+  if (options.complete_in_batches) {
+    CHECK(counted.batches >= 1);
+    CHECK(counted.batches <= 50);
+  } else {
+    CHECK(counted.batches == 0);
+  }
   CHECK(db.pool().in_use == 0);
+}
+
+TEST_CASE("a success whose claim was lost is refused in its batch; the others are recorded",
+          "[runtime]") {
+  constexpr std::string_view job_type = "rt_batch_lost";
+  constexpr int concurrency = 3;
+  test_database fixture({.pool_size = 8, .retry = patient_retry()});
+  const Database& db = fixture.db();
+  const auto ids = seed_jobs(db, job_type, concurrency);
+  observed seen;
+  bool release = false;  // guarded by seen.mutex
+  worker_runtime runtime(db, wake_only);
+  REQUIRE(runtime.handle(job_type,
+                         [&](const Job& job) {
+                           seen.enter(job);
+                           seen.wait_for([&] { return release; });
+                           seen.leave();  // every handler succeeds, the cancelled one too
+                         },
+                         {.concurrency = concurrency}));
+  REQUIRE(runtime.start());
+  seen.wait_for([&] { return seen.inside == concurrency; });
+  auto cancelled = job_repository(db, [&](JobRepository& jobs) { return jobs.cancel_job(ids[1]); });
+  INFO(describe(cancelled));
+  REQUIRE(cancelled);
+  {
+    const std::lock_guard lock(seen.mutex);
+    release = true;
+  }
+  seen.changed.notify_all();
+  seen.wait_for([&] { return seen.inside == 0; });
+  runtime.stop(std::chrono::seconds{30});  // waits for the outcomes to be recorded
+
+  const auto jobs = jobs_of(db, job_type, ids);
+  CHECK(jobs[0].status == job_status::succeeded);
+  CHECK(jobs[1].status == job_status::failed);  // cancelled: the late success changed nothing
+  CHECK(jobs[1].last_error == std::string(cancelled_note) + "by request");
+  CHECK(jobs[2].status == job_status::succeeded);
+  const runtime_counters counted = runtime.counters();
+  CHECK(counted.succeeded == 2);
+  CHECK(counted.lost == 1);
+  CHECK(counted.errors == 0);
+  CHECK(counted.batches >= 1);
 }
 
 // A runtime whose one worker polls an hour apart but listens for new jobs (PostgreSQL), and the

@@ -6,7 +6,6 @@
 //   3. record: a new unit that stores the outcome, guarded by the claim.
 #pragma once
 
-#include <atomic>
 #include <exception>
 #include <optional>
 #include <stop_token>
@@ -28,8 +27,6 @@ struct work_options {
   // attempts left, then makes it dead (retry_or_fail); when empty, it fails the job.
   std::optional<job_retry_policy> retry{};
   task_options task{};  // the units that claim, renew and record
-  // When set, counts the lease renewals made while the work runs; it must outlive the work.
-  std::atomic<std::uint64_t>* heartbeats = nullptr;
 };
 
 // What a job's work sees while it runs: the job, its claim's fate, and whether its runtime is
@@ -64,13 +61,22 @@ result<std::optional<Job>> claim_for_work(const Database& db, std::string_view j
 result<Job> record_outcome(const Database& db, const Job& claimed,
                            const std::optional<std::string>& error, const work_options& options);
 
-// Runs work on a job just claimed, outside any unit of work and while its lease is renewed, then
-// records the outcome, again while the lease holds (see work_on_next_job).
+// Whether `current` shows `outcome` recorded under the claim `claimed` (same attempt, same
+// worker): a retried unit whose first COMMIT landed unseen finds its own outcome there.
+bool recorded_by_claim(const Job& current, const Job& claimed, job_status outcome) noexcept;
+
+// Records the outcome of work on `claimed`, again and again while its lease, still renewed by
+// `renewal`, holds: given up only when the claim is lost, the lease has run out or the error is
+// not retryable.
+result<Job> record_while_leased(const Database& db, const Job& claimed,
+                                const std::optional<std::string>& error,
+                                const work_options& options, const lease_renewal& renewal);
+
+// Runs work on a job just claimed, outside any unit of work, while `renewal` renews its lease:
+// the text of its error, or nothing when it succeeded.
 template <class Work>
-result<Job> run_claimed(const Database& db, const Job& claimed, Work& work,
-                        const work_options& options, std::stop_token stop = {}) {
-  lease_renewal renewal(db, claimed, options.claim.lease, options.task, options.heartbeats);
-  std::optional<std::string> error;
+std::optional<std::string> run_work(const Job& claimed, Work& work, lease_renewal& renewal,
+                                    std::stop_token stop = {}) {
   try {
     auto outcome = [&] {
       if constexpr (std::is_invocable_v<Work&, job_context&>) {
@@ -83,20 +89,24 @@ result<Job> run_claimed(const Database& db, const Job& claimed, Work& work,
     if constexpr (std::is_void_v<decltype(outcome())>) {
       outcome();
     } else if (auto failed = outcome(); !failed) {
-      error = failed.error().describe();
+      return failed.error().describe();
     }
   } catch (const std::exception& e) {
-    error = std::string("exception: ") + e.what();
+    return std::string("exception: ") + e.what();
   } catch (...) {
-    error = "unknown exception";
+    return std::string("unknown exception");
   }
-  for (;;) {
-    auto finished = record_outcome(db, claimed, error, options);
-    if (finished) return finished;
-    if (!finished.error().retryable() || renewal.claim_lost() || !renewal.lease_live()) {
-      return finished;
-    }
-  }
+  return std::nullopt;
+}
+
+// Runs work on a job just claimed, outside any unit of work and while its lease is renewed, then
+// records the outcome, again while the lease holds (see work_on_next_job).
+template <class Work>
+result<Job> run_claimed(const Database& db, const Job& claimed, Work& work,
+                        const work_options& options, std::stop_token stop = {}) {
+  lease_renewal renewal(db, claimed, options.claim.lease, options.task);
+  const std::optional<std::string> error = run_work(claimed, work, renewal, std::move(stop));
+  return record_while_leased(db, claimed, error, options, renewal);
 }
 }  // namespace detail
 

@@ -53,6 +53,11 @@ struct runtime_options {
   // committed: the runtime LISTENs on job_notification_channel over a connection of its own.
   // Polling stays as the fallback, and takes over while that connection is down.
   bool listen = true;
+  // Successes are recorded in batches: one unit of work, and one COMMIT, for the jobs of a type
+  // whose handlers finished while the last batch was being recorded. Each worker waits for its
+  // job's batch before it claims again. Failed attempts are recorded one by one, as their retry
+  // policy asks; so is a success whose batch could not be recorded.
+  bool complete_in_batches = true;
 };
 
 // What the runtime did since it was created.
@@ -71,6 +76,7 @@ struct runtime_counters {
   std::uint64_t notified = 0;   // wake-ups by a new job's notification (PostgreSQL)
   std::uint64_t empty_claims = 0;  // claims that found no due job: the worker waited after each
   std::uint64_t heartbeats = 0;    // leases renewed while handlers ran
+  std::uint64_t batches = 0;       // units that recorded successes in batches
 };
 
 // How long one job type's jobs waited and ran under this runtime, in milliseconds' resolution.
