@@ -640,10 +640,11 @@ error JobRepository::claim_lost(const Job& claimed, std::string_view consequence
   auto found = get_job(claimed.id);
   if (!found) return std::move(found).error();
   const Job& current = found.value();
-  if (current.attempts < claimed.attempts) {
+  if (unit_->kind() == dialect::mariadb && current.attempts < claimed.attempts) {
     // Attempts only grow, and this claim's attempt committed: a read that shows an earlier one
     // comes from a node that has not applied the claim yet (a Galera node lagging the one that
-    // took it). The claim is not lost; the unit runs again once the node has caught up.
+    // took it). The claim is not lost; the unit runs again once the node has caught up. (On
+    // the other backends a unit reads its own database as it is: such a Job was never claimed.)
     error lagging = make_error(
         errc::transient, "job " + std::to_string(claimed.id) + " is at attempt " +
                              std::to_string(current.attempts) + " on this node, before this " +
