@@ -35,7 +35,8 @@ struct registered_type {
   int concurrency = 1;
   histogram add_to_start;
   histogram run_time;
-  std::vector<completion*> to_complete{};  // guarded by the runtime's mutex
+  std::vector<completion*> to_complete{};  // guarded by the runtime's mutex, as is
+  bool recording = false;                  // whether a worker is recording a batch
 };
 
 // Records the time from `since` to its destruction in `into`, however the handler ends.
@@ -90,9 +91,10 @@ struct worker_runtime::state {
 
   std::mutex mutex;
   std::condition_variable changed;      // wake-ups, stop requests, slots' jobs ending
-  std::condition_variable completions;  // successes queued for their batch, batches recorded
+  std::condition_variable completions;  // batches recorded
   std::uint64_t wakes = 0;
   bool started = false;
+  bool in_batches = false;  // options.complete_in_batches, decided at start
   bool stopping = false;
   std::optional<stop_report> stopped{};
   std::stop_source stop_handlers;
@@ -182,25 +184,6 @@ struct worker_runtime::state {
     return taken;
   }
 
-  // Records the successes of `type` in batches until every worker has stopped: each batch is
-  // what queued up while the previous one was recorded.
-  void complete_batches(registered_type& type) {
-    std::unique_lock lock(mutex);
-    for (;;) {
-      completions.wait(lock, [&] { return !type.to_complete.empty() || all_workers_done(); });
-      if (type.to_complete.empty()) return;
-      std::vector<completion*> batch = std::exchange(type.to_complete, {});
-      lock.unlock();
-      auto recorded = record_batch(type, batch);
-      lock.lock();
-      for (std::size_t k = 0; k < batch.size(); ++k) {
-        batch[k]->answer =
-            recorded ? std::move(recorded.value()[k]) : result<Job>(failure(recorded.error()));
-      }
-      completions.notify_all();
-    }
-  }
-
   // One unit of work for the batch: each job's answer, the refusals (its claim was lost) among
   // them; an error when the unit itself failed. Idempotent: a retried unit whose COMMIT landed
   // unseen finds its own outcomes recorded.
@@ -235,18 +218,32 @@ struct worker_runtime::state {
     return recorded;
   }
 
-  // A handler's success, recorded in its type's next batch; waits for the answer.
+  // A handler's success, recorded in a batch (group commit): the first worker to find no batch
+  // being recorded records every success queued by then, its own included, while the others
+  // queue theirs and wait; the next batch takes what queued meanwhile. Alone, a worker records
+  // its own, with no hand-over to another thread.
   result<Job> complete_in_batch(registered_type& type, const Job& claimed) {
     completion mine{.claimed = &claimed};
     std::unique_lock lock(mutex);
     type.to_complete.push_back(&mine);
-    completions.notify_all();
-    completions.wait(lock, [&] { return mine.answer.has_value(); });
+    while (!mine.answer) {
+      if (type.recording) {
+        completions.wait(lock);
+        continue;
+      }
+      type.recording = true;
+      std::vector<completion*> batch = std::exchange(type.to_complete, {});
+      lock.unlock();
+      auto recorded = record_batch(type, batch);
+      lock.lock();
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        batch[k]->answer =
+            recorded ? std::move(recorded.value()[k]) : result<Job>(failure(recorded.error()));
+      }
+      type.recording = false;
+      completions.notify_all();
+    }
     return std::move(*mine.answer);
-  }
-
-  bool all_workers_done() const {
-    return std::all_of(slots.begin(), slots.end(), [](const auto& slot) { return slot->done; });
   }
 
   void count(const result<Job>& finished, bool was_released) {
@@ -358,7 +355,6 @@ struct worker_runtime::state {
       slot.done = true;
     }
     changed.notify_all();
-    completions.notify_all();
   }
 
   // Runs the handler on a job just claimed while its lease is renewed, then records the outcome:
@@ -372,7 +368,7 @@ struct worker_runtime::state {
     };
     lease_renewal renewal(*db, job, type.work.claim.lease, type.work.task, &heartbeats);
     const auto error = detail::run_work(job, timed, renewal, stop_handlers.get_token());
-    if (!error && options.complete_in_batches) {
+    if (!error && in_batches) {
       auto batched = complete_in_batch(type, job);
       if (batched || batched.error().kind == errc::invalid_state) return batched;
       db->logger().warn("Job {}: recording its success in a batch failed, recording it alone: {}",
@@ -456,6 +452,8 @@ result<void> worker_runtime::start() {
                    "the runtime's polling needs 0 < idle_poll_min <= idle_poll_max");
   }
   state_->started = true;
+  state_->in_batches =
+      state_->options.complete_in_batches.value_or(state_->db->kind() != dialect::sqlite);
   for (const auto& type : state_->types) {
     for (int n = 0; n < type->concurrency; ++n) {
       auto slot = std::make_unique<worker_slot>();
@@ -469,12 +467,6 @@ result<void> worker_runtime::start() {
   }
   if (!state_->schedules.empty()) {
     state_->threads.emplace_back([state = state_.get()] { state->run_schedules(); });
-  }
-  if (state_->options.complete_in_batches) {
-    for (const auto& type : state_->types) {
-      state_->threads.emplace_back(
-          [state = state_.get(), type = type.get()] { state->complete_batches(*type); });
-    }
   }
   if (state_->options.listen && !state_->types.empty() &&
       state_->db->kind() == dialect::postgresql) {

@@ -53,11 +53,14 @@ struct runtime_options {
   // committed: the runtime LISTENs on job_notification_channel over a connection of its own.
   // Polling stays as the fallback, and takes over while that connection is down.
   bool listen = true;
-  // Successes are recorded in batches: one unit of work, and one COMMIT, for the jobs of a type
-  // whose handlers finished while the last batch was being recorded. Each worker waits for its
-  // job's batch before it claims again. Failed attempts are recorded one by one, as their retry
-  // policy asks; so is a success whose batch could not be recorded.
-  bool complete_in_batches = true;
+  // Successes are recorded in batches (group commit): one unit of work, and one COMMIT, for the
+  // jobs of a type whose handlers finished while the last batch was being recorded, by the
+  // first of their workers. Each worker waits for its job's batch before it claims again.
+  // Failed attempts are recorded one by one, as their retry policy asks; so is a success whose
+  // batch could not be recorded. Empty: on for PostgreSQL and MariaDB; off for SQLite, whose
+  // one write lock serialises the batch anyway, and whose workers, waiting for it, claim less
+  // (docs/benchmarks.md, the jobs burn-down).
+  std::optional<bool> complete_in_batches{};
 };
 
 // What the runtime did since it was created.
