@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -69,8 +70,13 @@ class keeper {
   void add(std::shared_ptr<lease_renewal::entry> renewal) {
     std::lock_guard lock(mutex_);
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    // The thread is woken only when it sleeps past the new renewal's time: a lease claimed after
+    // the others is renewed after them, so workers that claim and finish jobs one after another
+    // do not wake it for each job.
+    const bool sooner = renewal->due < sleeping_until_;
+    idle_period_ = renewal_period(renewal->lease);
     entries_.push_back(std::move(renewal));
-    changed_.notify_all();
+    if (sooner) changed_.notify_all();
   }
 
   void remove(const lease_renewal::entry* renewal) {
@@ -98,11 +104,17 @@ class keeper {
           std::min_element(entries_.begin(), entries_.end(),
                            [](const auto& a, const auto& b) { return a->due < b->due; });
       if (next == entries_.end()) {
-        changed_.wait(lock);
+        // Nothing to renew. A lease added soon after is renewed a period later at the earliest,
+        // so one period of sleep needs no wake-up; after an idle period, sleep until woken.
+        if (idle_period_ > clock::duration::zero()) {
+          sleep_until(lock, clock::now() + std::exchange(idle_period_, clock::duration::zero()));
+        } else {
+          sleep_until(lock, clock::time_point::max());
+        }
         continue;
       }
       if (clock::now() < (*next)->due) {
-        changed_.wait_until(lock, (*next)->due);
+        sleep_until(lock, (*next)->due);
         continue;
       }
       const std::shared_ptr<lease_renewal::entry> renewal = *next;
@@ -116,13 +128,27 @@ class keeper {
       renewal->due = clock::now() + (renewed_ok ? period : period / 4);
       // A lost claim is not renewed again.
       if (renewal->lost) std::erase(entries_, renewal);
-      changed_.notify_all();
+      changed_.notify_all();  // for remove(), waiting for this renewal to end
     }
+  }
+
+  // Sleeps until `until`, a new renewal due sooner, or stopping. Awake, the thread looks at every
+  // renewal before it sleeps again, so add() need not wake it.
+  void sleep_until(std::unique_lock<std::mutex>& lock, clock::time_point until) {
+    sleeping_until_ = until;
+    if (until == clock::time_point::max()) {
+      changed_.wait(lock);
+    } else {
+      changed_.wait_until(lock, until);
+    }
+    sleeping_until_ = clock::time_point::min();
   }
 
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::shared_ptr<lease_renewal::entry>> entries_;
+  clock::time_point sleeping_until_ = clock::time_point::min();  // min() while awake
+  clock::duration idle_period_{};  // the renewal period of the lease added last
   bool stopping_ = false;
   std::thread thread_;
 };

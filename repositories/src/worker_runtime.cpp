@@ -22,10 +22,25 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-// A success waiting for its batch: the claimed job, and the answer once recorded.
+// A worker's success waiting for its batch: the claimed job, and the answer once recorded. One
+// per worker, living as long as the runtime, with a lock of its own: the recorder wakes each
+// worker of its batch alone, and no worker takes the runtime's mutex to read its answer.
 struct completion {
+  enum class turn { waiting, answered, recording };
   const Job* claimed = nullptr;
-  std::optional<result<Job>> answer{};
+  std::mutex mutex;
+  std::condition_variable changed;
+  turn now = turn::waiting;             // guarded by `mutex`: what the worker is to do next
+  std::optional<result<Job>> answer{};  // written by the recorder before `now` is answered
+
+  // Tells the waiting worker what to do next.
+  void hand(turn next) {
+    {
+      const std::lock_guard lock(mutex);
+      now = next;
+    }
+    changed.notify_one();
+  }
 };
 
 struct registered_type {
@@ -62,6 +77,7 @@ std::chrono::milliseconds waited_for_claim(const Job& job) {
 struct worker_slot {
   std::string worker_id;
   registered_type* type = nullptr;
+  completion success{};  // its job's success, while it waits for a batch
   std::optional<Job> running{};
   bool released = false;  // stop() gave its job back
   bool done = false;      // its loop has ended
@@ -90,8 +106,7 @@ struct worker_runtime::state {
   std::vector<scheduled_job> schedules;
 
   std::mutex mutex;
-  std::condition_variable changed;      // wake-ups, stop requests, slots' jobs ending
-  std::condition_variable completions;  // batches recorded
+  std::condition_variable changed;  // wake-ups, stop requests, slots' loops ending
   std::uint64_t wakes = 0;
   bool started = false;
   bool in_batches = false;  // options.complete_in_batches, decided at start
@@ -219,30 +234,53 @@ struct worker_runtime::state {
   }
 
   // A handler's success, recorded in a batch (group commit): the first worker to find no batch
-  // being recorded records every success queued by then, its own included, while the others
-  // queue theirs and wait; the next batch takes what queued meanwhile. Alone, a worker records
-  // its own, with no hand-over to another thread.
-  result<Job> complete_in_batch(registered_type& type, const Job& claimed) {
-    completion mine{.claimed = &claimed};
-    std::unique_lock lock(mutex);
-    type.to_complete.push_back(&mine);
-    while (!mine.answer) {
-      if (type.recording) {
-        completions.wait(lock);
-        continue;
-      }
+  // being recorded records its own success and every one queued by then, while the others queue
+  // theirs and wait. When it is done, it answers each of them and hands the recording over to
+  // the first worker that queued meanwhile, which records the next batch. Alone, a worker
+  // records its own, with no hand-over to another thread. Each worker waits on its own
+  // completion: nothing wakes the others, and nobody takes the runtime's mutex to read an answer.
+  result<Job> complete_in_batch(worker_slot& slot, const Job& claimed) {
+    registered_type& type = *slot.type;
+    completion& mine = slot.success;
+    bool queued = false;
+    {
+      const std::lock_guard lock(mutex);
+      mine.claimed = &claimed;
+      mine.answer.reset();
+      queued = type.recording;
+      if (queued) type.to_complete.push_back(&mine);
       type.recording = true;
-      std::vector<completion*> batch = std::exchange(type.to_complete, {});
-      lock.unlock();
-      auto recorded = record_batch(type, batch);
-      lock.lock();
-      for (std::size_t k = 0; k < batch.size(); ++k) {
-        batch[k]->answer =
-            recorded ? std::move(recorded.value()[k]) : result<Job>(failure(recorded.error()));
-      }
-      type.recording = false;
-      completions.notify_all();
     }
+    if (queued) {
+      std::unique_lock lock(mine.mutex);
+      mine.changed.wait(lock, [&] { return mine.now != completion::turn::waiting; });
+      const completion::turn turn = std::exchange(mine.now, completion::turn::waiting);
+      if (turn == completion::turn::answered) return std::move(*mine.answer);
+    }
+
+    std::vector<completion*> batch{&mine};
+    {
+      const std::lock_guard lock(mutex);
+      batch.insert(batch.end(), type.to_complete.begin(), type.to_complete.end());
+      type.to_complete.clear();
+    }
+    auto recorded = record_batch(type, batch);
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      batch[k]->answer =
+          recorded ? std::move(recorded.value()[k]) : result<Job>(failure(recorded.error()));
+    }
+    completion* next = nullptr;
+    {
+      const std::lock_guard lock(mutex);
+      if (type.to_complete.empty()) {
+        type.recording = false;
+      } else {
+        next = type.to_complete.front();
+        type.to_complete.erase(type.to_complete.begin());
+      }
+    }
+    for (std::size_t k = 1; k < batch.size(); ++k) batch[k]->hand(completion::turn::answered);
+    if (next) next->hand(completion::turn::recording);
     return std::move(*mine.answer);
   }
 
@@ -332,7 +370,6 @@ struct worker_runtime::state {
           slot.running.reset();
           was_released = std::exchange(slot.released, false);
         }
-        changed.notify_all();
         count(finished, was_released);
         if (!finished && !was_released) {
           db->logger().warn("Job {}: {}", job.id, finished.error().describe());
@@ -369,7 +406,7 @@ struct worker_runtime::state {
     lease_renewal renewal(*db, job, type.work.claim.lease, type.work.task, &heartbeats);
     const auto error = detail::run_work(job, timed, renewal, stop_handlers.get_token());
     if (!error && in_batches) {
-      auto batched = complete_in_batch(type, job);
+      auto batched = complete_in_batch(slot, job);
       if (batched || batched.error().kind == errc::invalid_state) return batched;
       db->logger().warn("Job {}: recording its success in a batch failed, recording it alone: {}",
                         job.id, batched.error().describe());

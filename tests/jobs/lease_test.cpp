@@ -2,6 +2,7 @@
 // renew its lease, an expired lease lets the next claim take the job over and refuses the first
 // claim's outcome, claims follow priority, then run_at, then id, and a failed attempt comes back
 // after its backoff until the job is out of attempts.
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -34,9 +35,10 @@ result<reconcile_report> reconcile(const Database& db, milliseconds older_than,
   });
 }
 
-// Claims the only job of `job_type` for `worker_id` under the default lease.
-Job claim_only_job(const Database& db, std::string_view job_type, std::string_view worker_id) {
-  auto claimed = claim(db, job_type, worker_id);
+// Claims the next job of `job_type` for `worker_id`, under the default lease unless `options` say.
+Job claim_only_job(const Database& db, std::string_view job_type, std::string_view worker_id,
+                   claim_options options = {}) {
+  auto claimed = claim(db, job_type, worker_id, options);
   INFO(describe(claimed));
   REQUIRE(claimed);
   REQUIRE(claimed.value());
@@ -240,6 +242,42 @@ TEST_CASE("a handler that runs past its lease keeps its claim through heartbeats
   CHECK(finished.value()->status == job_status::succeeded);
   CHECK(finished.value()->attempts == 1);
   CHECK(db.pool().in_use == 0);
+}
+
+TEST_CASE("a short lease is renewed in time while the renewal thread sleeps for a long one",
+          "[lease]") {
+  // The process's one renewal thread sleeps until the next renewal due, so a lease to renew
+  // sooner than that must wake it. The thread is put to sleep for a long lease's renewal: a short
+  // lease held beside it loses its claim, and the thread drops it before its destructor returns.
+  constexpr std::string_view job_type = "lease_sooner";
+  constexpr milliseconds long_lease = std::chrono::hours{1};
+  constexpr milliseconds short_lease{900};
+  test_database fixture({.pool_size = 4});
+  const Database& db = fixture.db();
+  seed_jobs(db, job_type, 3);
+
+  const Job long_held = claim_only_job(db, job_type, "w-long", {.lease = long_lease});
+  const lease_renewal held(db, long_held, long_lease);
+  {
+    const Job doomed = claim_only_job(db, job_type, "w-doomed", {.lease = short_lease});
+    const lease_renewal renewal(db, doomed, short_lease);
+    auto taken_away = job_repository(
+        db, [&](JobRepository& jobs) { return jobs.finish_job(doomed, job_status::succeeded); });
+    INFO(describe(taken_away));
+    REQUIRE(taken_away);
+    wait_until_past(doomed.lease_expires_at.value());
+    REQUIRE(renewal.claim_lost());  // its renewal was tried, refused, and dropped
+  }
+
+  std::atomic<std::uint64_t> renewals{0};
+  const Job short_held = claim_only_job(db, job_type, "w-short", {.lease = short_lease});
+  const lease_renewal renewal(db, short_held, short_lease, {}, &renewals);
+  wait_until_past(short_held.lease_expires_at.value());
+  auto stored = read_job(db, short_held.id);
+  INFO(describe(stored));
+  REQUIRE(stored);
+  CHECK(stored.value().lease_expires_at > short_held.lease_expires_at);
+  CHECK(renewals >= 1);
 }
 
 TEST_CASE("claims take the highest priority first, then the earliest run_at, then the lowest id",
