@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -39,6 +40,23 @@ constexpr const char* finish_sql =
     "UPDATE jobs SET status = 'succeeded', finished_at = $1, updated_at = $1, last_error = NULL, "
     "lease_expires_at = NULL WHERE id = $2 AND status = 'running' AND attempts = $3 "
     "AND worker_id = $4";
+
+// The CPU time of this whole process so far, in seconds: during a drain, the workers' and the
+// runtime's threads.
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// What a drain took: wall-clock and process CPU seconds.
+struct drain_time {
+  double seconds = 0;
+  double cpu_seconds = 0;
+};
 
 std::string claim_text(bool skip_locked) {
   std::string text = claim_sql;
@@ -207,8 +225,10 @@ double enqueue(const repokit::Database& db, std::int64_t jobs) {
 }
 
 // repokit's drain: a worker_runtime with `workers` workers and an empty handler, from start()
-// until every job's success is recorded.
-double drain_with_runtime(const repokit::Database& db, std::int64_t jobs, int workers) {
+// until every job's success is recorded. `batched` says whether successes were recorded in
+// batches (the runtime's default for the backend).
+drain_time drain_with_runtime(const repokit::Database& db, std::int64_t jobs, int workers,
+                              bool& batched) {
   repokit::worker_runtime runtime(db, {.name = "bench",
                                        .idle_poll_min = std::chrono::milliseconds{1},
                                        .idle_poll_max = std::chrono::milliseconds{10},
@@ -216,18 +236,21 @@ double drain_with_runtime(const repokit::Database& db, std::int64_t jobs, int wo
   auto registered =
       runtime.handle(burn_job_type, [](const repokit::Job&) {}, {.concurrency = workers});
   if (!registered) throw std::runtime_error(registered.error().describe());
+  const double cpu_started = process_cpu_seconds();
   const auto started = steady::now();
   if (auto began = runtime.start(); !began) throw std::runtime_error(began.error().describe());
   while (runtime.counters().succeeded < static_cast<std::uint64_t>(jobs)) {
     if (runtime.counters().errors > 0) throw std::runtime_error("the runtime met errors");
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   }
-  const double seconds = std::chrono::duration<double>(steady::now() - started).count();
+  const drain_time took{std::chrono::duration<double>(steady::now() - started).count(),
+                        process_cpu_seconds() - cpu_started};
+  batched = runtime.counters().batches > 0;
   runtime.stop(std::chrono::seconds{10});
-  return seconds;
+  return took;
 }
 
-double drain_raw(const settings& config, std::int64_t jobs, int workers) {
+drain_time drain_raw(const settings& config, std::int64_t jobs, int workers) {
   std::atomic<std::int64_t> done{0};
   std::latch ready(workers + 1);
   std::vector<std::thread> threads;
@@ -243,10 +266,12 @@ double drain_raw(const settings& config, std::int64_t jobs, int workers) {
       }
     });
   }
+  const double cpu_started = process_cpu_seconds();
   const auto started = steady::now();
   ready.arrive_and_wait();
   for (auto& thread : threads) thread.join();
-  const double seconds = std::chrono::duration<double>(steady::now() - started).count();
+  const drain_time took{std::chrono::duration<double>(steady::now() - started).count(),
+                        process_cpu_seconds() - cpu_started};
   for (const auto& error : errors) {
     if (!error.empty()) throw std::runtime_error(error);
   }
@@ -254,7 +279,7 @@ double drain_raw(const settings& config, std::int64_t jobs, int workers) {
     throw std::runtime_error("the raw loop finished " + std::to_string(done.load()) + " of " +
                              std::to_string(jobs) + " jobs");
   }
-  return seconds;
+  return took;
 }
 
 }  // namespace
@@ -269,26 +294,31 @@ bool run_burn_down(const settings& config, data_set& data, std::int64_t jobs,
   for (const int w : workers) {
     data.reset();
     const double enqueue_seconds = enqueue(db, jobs);
-    const double repokit_seconds = drain_with_runtime(db, jobs, w);
+    bool batched = false;
+    const drain_time repokit_took = drain_with_runtime(db, jobs, w, batched);
     data.reset();
     enqueue(db, jobs);
-    const double raw_seconds = drain_raw(config, jobs, w);
-    const double repokit_rate = static_cast<double>(jobs) / repokit_seconds;
-    const double raw_rate = static_cast<double>(jobs) / raw_seconds;
+    const drain_time raw_took = drain_raw(config, jobs, w);
+    const double per_job = 1e6 / static_cast<double>(jobs);
+    const double repokit_rate = static_cast<double>(jobs) / repokit_took.seconds;
+    const double raw_rate = static_cast<double>(jobs) / raw_took.seconds;
     std::cerr << "  burn-down workers=" << w << ": enqueued "
               << static_cast<long long>(static_cast<double>(jobs) / enqueue_seconds)
               << " jobs/s; drained repokit " << static_cast<long long>(repokit_rate) << ", "
               << raw_name << ' ' << static_cast<long long>(raw_rate) << " jobs/s\n";
+    const std::string raw_key(raw_name == "raw-sqlite" ? "raw_sqlite" : "raw_libpq");
     json_line mine;
     mine.add("impl", "repokit")
         .add("backend", backend_name)
         .add("workload", "burn-down")
         .add("jobs", jobs)
         .add("threads", w)
+        .add("batches", batched)
         .add("enqueued_per_s", static_cast<double>(jobs) / enqueue_seconds, 1)
         .add("drained_per_s", repokit_rate, 1)
-        .add("vs_" + std::string(raw_name == "raw-sqlite" ? "raw_sqlite" : "raw_libpq"),
-             repokit_rate / raw_rate, 3);
+        .add("cpu_us_per_job", repokit_took.cpu_seconds * per_job, 2)
+        .add("vs_" + raw_key, repokit_rate / raw_rate, 3)
+        .add("cpu_vs_" + raw_key, raw_took.cpu_seconds / repokit_took.cpu_seconds, 3);
     std::cout << mine.str() << std::endl;
     json_line raw;
     raw.add("impl", raw_name)
@@ -296,7 +326,8 @@ bool run_burn_down(const settings& config, data_set& data, std::int64_t jobs,
         .add("workload", "burn-down")
         .add("jobs", jobs)
         .add("threads", w)
-        .add("drained_per_s", raw_rate, 1);
+        .add("drained_per_s", raw_rate, 1)
+        .add("cpu_us_per_job", raw_took.cpu_seconds * per_job, 2);
     std::cout << raw.str() << std::endl;
   }
   data.reset();

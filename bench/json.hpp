@@ -26,6 +26,11 @@ class json_line {
     return *this;
   }
   json_line& add(std::string_view key, int value) { return add(key, std::int64_t{value}); }
+  json_line& add(std::string_view key, bool value) {
+    name(key);
+    text_ += value ? "true" : "false";
+    return *this;
+  }
   // `digits` after the decimal point.
   json_line& add(std::string_view key, double value, int digits) {
     name(key);
