@@ -42,8 +42,13 @@ void add_repokit_families(std::vector<metric_family>& out, const metrics_snapsho
   out.push_back(single("repokit_give_ups_total",
                        "Retryable failures that ran out of attempts or time.", metric_type::counter,
                        m.give_ups));
-  out.push_back(single("repokit_in_doubt_total", "Commits whose outcome is unknown.",
+  out.push_back(single("repokit_in_doubt_total", "Commits whose outcome stayed unknown.",
                        metric_type::counter, m.in_doubt));
+  out.push_back({"repokit_in_doubt_resolved_total",
+                 "Commits lost with their connection, then resolved by asking the server.",
+                 metric_type::counter,
+                 {{{{"outcome", "committed"}}, m.in_doubt_committed, {}},
+                  {{{"outcome", "aborted"}}, m.in_doubt_aborted, {}}}});
   out.push_back(single("repokit_sessions_opened_total", "Database connections opened.",
                        metric_type::counter, m.sessions_opened));
   out.push_back(single("repokit_sessions_discarded_total",

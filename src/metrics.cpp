@@ -34,6 +34,8 @@ metrics_snapshot metrics::snapshot() const noexcept {
   for (std::size_t i = 0; i < retry_class_count; ++i) out.retries[i] = read(retries_[i]);
   out.give_ups = read(give_ups_);
   out.in_doubt = read(in_doubt_);
+  out.in_doubt_committed = read(in_doubt_committed_);
+  out.in_doubt_aborted = read(in_doubt_aborted_);
   out.sessions_opened = read(sessions_opened_);
   out.sessions_discarded = read(sessions_discarded_);
   out.pool_timeouts = read(pool_timeouts_);

@@ -33,4 +33,8 @@ result<std::uint64_t> Session::query_rows(const statement& sql, std::span<const 
   return static_cast<std::uint64_t>(rows.size());
 }
 
+result<commit_outcome> Session::transaction_outcome(std::int64_t) {
+  return commit_outcome::unknown;
+}
+
 }  // namespace repokit

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "commit_resolution.hpp"
 #include "repokit/detail/database_state.hpp"
 #include "repokit/scope.hpp"
 
@@ -173,15 +174,16 @@ std::optional<error> UnitOfWork::refusal(statement_kind kind, std::string_view o
   return refused;
 }
 
-result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view operation) {
+result<Session*> UnitOfWork::prepare_for(statement_kind kind, std::string_view operation,
+                                         bool script) {
   if (!owned_here()) return failure(foreign_thread(operation));
   if (auto refused = refusal(kind, operation)) return failure(std::move(*refused));
-  if (!transaction_open_) REPOKIT_TRYV(begin(kind, operation));
+  if (!transaction_open_) REPOKIT_TRYV(begin(kind, operation, script));
   if (kind == statement_kind::write) wrote_ = true;
   return &lease_->session();
 }
 
-result<void> UnitOfWork::begin(statement_kind kind, std::string_view operation) {
+result<void> UnitOfWork::begin(statement_kind kind, std::string_view operation, bool script) {
   if (refused_options_) {
     refused_options_->operation = std::string(operation);
     return record(result<void>(failure(std::move(*refused_options_))));
@@ -192,15 +194,22 @@ result<void> UnitOfWork::begin(statement_kind kind, std::string_view operation) 
     lease_.emplace(std::move(lease).value());
   }
   // SQLite upgrades a deferred transaction to writing without waiting for the busy timeout,
-  // so a unit that will write takes the write lock at BEGIN.
-  const bool immediate = access_ == access_mode::read_write ||
-                         (access_ == access_mode::automatic && kind == statement_kind::write);
+  // so a unit that will write takes the write lock at BEGIN; PostgreSQL learns its transaction's
+  // id there, unless the unit starts with a script (its own, or the isolation set below): that
+  // may set the transaction's characteristics, which must come before any query.
+  const bool writes = access_ == access_mode::read_write ||
+                      (access_ == access_mode::automatic && kind == statement_kind::write);
+  const bool script_first =
+      script || (isolation_ == isolation::serializable && db_.kind() == dialect::postgresql);
+  const begin_mode mode = !writes        ? begin_mode::deferred
+                          : script_first ? begin_mode::immediate_script
+                                         : begin_mode::immediate;
   // MySQL takes the isolation of the next transaction before it starts; PostgreSQL inside it.
   if (isolation_ == isolation::serializable && db_.kind() == dialect::mariadb) {
     REPOKIT_TRYV(
         record(lease_->session().execute_script("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")));
   }
-  auto begun = lease_->session().begin(immediate ? begin_mode::immediate : begin_mode::deferred);
+  auto begun = lease_->session().begin(mode);
   if (!begun) {
     begun.error().operation = std::string(operation) + " (BEGIN)";
     return record(std::move(begun));
@@ -297,7 +306,7 @@ result<std::uint64_t> UnitOfWork::execute(const statement& sql, std::span<const 
 }
 
 result<void> UnitOfWork::execute_script(std::string_view sql) {
-  REPOKIT_TRY(Session * session, prepare_for(statement_kind::write, "script"));
+  REPOKIT_TRY(Session * session, prepare_for(statement_kind::write, "script", true));
   db_.state().counters->count_statement();
   return record(session->execute_script(sql));
 }
@@ -349,19 +358,51 @@ result<void> UnitOfWork::commit() {
     return success();
   }
   error failed = std::move(committed).error();
-  if (failed.kind == errc::in_doubt) {
-    counters.count_in_doubt();
-    db_.logger().error("Commit outcome unknown, the connection was lost during COMMIT: {}",
-                       failed.describe());
-    end(unit_state::in_doubt, true, true);
-    return failure(std::move(failed));
-  }
+  if (failed.kind == errc::in_doubt) return resolve_lost_commit(std::move(failed));
   // The transaction may still be open (SQLite busy at COMMIT): close it before giving it back.
   const bool lost = failed.retry == retry_class::reconnect_then_retry;
   const bool discard = lost || !lease_->session().rollback();
   counters.count_rollback(rollback_cause::commit_failed);
   db_.logger().warn("Database session error, rolling back: {}", failed.describe());
   end(unit_state::rolled_back, discard, lost);
+  return failure(std::move(failed));
+}
+
+// The connection was lost during COMMIT. When the session learned the transaction's id, the
+// server is asked on a new connection what became of it: committed is a success, aborted a lost
+// connection (retried like one). Otherwise the outcome stays unknown: errc::in_doubt.
+result<void> UnitOfWork::resolve_lost_commit(error failed) {
+  auto& counters = *db_.state().counters;
+  const std::optional<std::int64_t> lost = lease_->session().lost_transaction();
+  end(unit_state::in_doubt, true, true);
+  const commit_outcome outcome =
+      lost ? detail::resolve_lost_commit(db_, *lost) : commit_outcome::unknown;
+  if (outcome == commit_outcome::committed) {
+    counters.count_in_doubt_committed();
+    counters.count_commit();
+    state_ = unit_state::committed;
+    db_.logger().warn(
+        "The connection was lost during COMMIT; asked afterwards, transaction {} "
+        "had committed: {}",
+        *lost, failed.describe());
+    return success();
+  }
+  if (outcome == commit_outcome::aborted) {
+    counters.count_in_doubt_aborted();
+    counters.count_rollback(rollback_cause::commit_failed);
+    state_ = unit_state::rolled_back;
+    db_.logger().warn(
+        "The connection was lost during COMMIT; asked afterwards, transaction {} "
+        "had not committed: {}",
+        *lost, failed.describe());
+    return failure(error{errc::connection_lost, retry_class::reconnect_then_retry,
+                         failed.backend_code, "COMMIT",
+                         "connection lost during COMMIT; the transaction did not commit (asked "
+                         "on a new connection)"});
+  }
+  counters.count_in_doubt();
+  db_.logger().error("Commit outcome unknown, the connection was lost during COMMIT: {}",
+                     failed.describe());
   return failure(std::move(failed));
 }
 

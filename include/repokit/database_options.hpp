@@ -21,6 +21,9 @@ struct database_options {
   std::size_t pool_size = 8;  // forced to 1 for sqlite::memory: (each connection is its own db)
   std::chrono::milliseconds pool_timeout{30'000};
   bool check_on_checkout = false;  // ping idle connections before reuse
+  // How long a COMMIT lost with its connection is asked about on new connections before it is
+  // reported errc::in_doubt: long enough for a failover (PostgreSQL; see docs/retry.md).
+  std::chrono::milliseconds commit_resolution_timeout{10'000};
   // Only read: SQLite never creates the file nor switches it to WAL, and sets query_only; on a
   // server every transaction is READ ONLY; and units refuse writes with errc::misuse.
   bool read_only = false;

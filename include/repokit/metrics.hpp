@@ -1,5 +1,6 @@
 // Counters of what a Database did: units committed and rolled back (by cause), retries (by
-// class), give-ups, in-doubt commits, connections opened and discarded, pool waits. Relaxed
+// class), give-ups, in-doubt commits (resolved or not), connections opened and discarded, pool
+// waits. Relaxed
 // atomics: cheap on the hot path, exact once the threads that counted have been joined.
 #pragma once
 
@@ -48,8 +49,12 @@ struct metrics_snapshot {
   std::uint64_t commits = 0;
   std::array<std::uint64_t, rollback_cause_count> rollbacks{};  // indexed by rollback_cause
   std::array<std::uint64_t, retry_class_count> retries{};       // indexed by retry_class
-  std::uint64_t give_ups = 0;         // retryable failures that ran out of attempts or time
-  std::uint64_t in_doubt = 0;         // commits whose outcome is unknown
+  std::uint64_t give_ups = 0;  // retryable failures that ran out of attempts or time
+  std::uint64_t in_doubt = 0;  // commits whose outcome stayed unknown
+  // COMMITs lost with their connection whose outcome the server told another connection
+  // (PostgreSQL): committed, so the unit succeeded; aborted, so it failed as a lost connection.
+  std::uint64_t in_doubt_committed = 0;
+  std::uint64_t in_doubt_aborted = 0;
   std::uint64_t sessions_opened = 0;  // connections made
   std::uint64_t sessions_discarded = 0;
   std::uint64_t pool_timeouts = 0;
@@ -74,6 +79,8 @@ enum class event_kind : std::uint8_t {
   retry,
   give_up,
   in_doubt,
+  in_doubt_committed,
+  in_doubt_aborted,
   session_opened,
   session_discarded,
   pool_timeout
@@ -119,6 +126,12 @@ class metrics {
     bump(give_ups_, {event_kind::give_up, failure});
   }
   void count_in_doubt() noexcept { bump(in_doubt_, {event_kind::in_doubt}); }
+  void count_in_doubt_committed() noexcept {
+    bump(in_doubt_committed_, {event_kind::in_doubt_committed});
+  }
+  void count_in_doubt_aborted() noexcept {
+    bump(in_doubt_aborted_, {event_kind::in_doubt_aborted});
+  }
   void count_session_opened() noexcept { bump(sessions_opened_, {event_kind::session_opened}); }
   void count_session_discarded() noexcept {
     bump(sessions_discarded_, {event_kind::session_discarded});
@@ -148,6 +161,8 @@ class metrics {
   std::array<counter, retry_class_count> retries_{};
   counter give_ups_{0};
   counter in_doubt_{0};
+  counter in_doubt_committed_{0};
+  counter in_doubt_aborted_{0};
   counter sessions_opened_{0};
   counter sessions_discarded_{0};
   counter pool_timeouts_{0};

@@ -18,7 +18,21 @@ namespace repokit {
 
 enum class begin_mode : std::uint8_t {
   deferred,   // plain BEGIN
-  immediate,  // SQLite BEGIN IMMEDIATE: take the write lock now, honouring the busy timeout
+  immediate,  // the unit will write. SQLite: BEGIN IMMEDIATE, taking the write lock now,
+              // honouring the busy timeout; PostgreSQL: BEGIN, learning the transaction's id
+  // The unit will write, and its first statement is a script that may set the transaction's
+  // characteristics (SET TRANSACTION ISOLATION LEVEL), before which nothing may be queried.
+  // SQLite: as immediate; PostgreSQL: plain BEGIN.
+  immediate_script,
+};
+
+// What became of a transaction whose COMMIT was lost with its connection, as the server tells
+// another connection.
+enum class commit_outcome : std::uint8_t {
+  committed,
+  aborted,
+  in_progress,  // its server process is still at work: ask again
+  unknown,      // the server cannot tell (the transaction is too old, or this backend cannot ask)
 };
 
 // Receives the rows of a query one at a time, as they are read.
@@ -41,6 +55,13 @@ class Session {
   // A connection lost while COMMIT was under way reports errc::in_doubt.
   virtual result<void> commit() = 0;
   virtual result<void> rollback() = 0;
+
+  // After commit() reported errc::in_doubt: the id of the lost transaction, when the session
+  // learned it before sending COMMIT, for transaction_outcome() on another connection.
+  // PostgreSQL's sessions learn it for transactions that wrote; the others never do.
+  virtual std::optional<std::int64_t> lost_transaction() const { return std::nullopt; }
+  // Asks the server what became of transaction `id`, lost with another connection.
+  virtual result<commit_outcome> transaction_outcome(std::int64_t id);
 
   // Runs a statement that returns rows typed as `sql.columns` says.
   virtual result<std::vector<row>> query(const statement& sql, std::span<const param> params) = 0;

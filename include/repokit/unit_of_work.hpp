@@ -139,11 +139,13 @@ class UnitOfWork {
                                  std::span<const param> params,
                                  std::span<const detail::bound_name> names, row_consumer* consumer);
 
-  result<Session*> prepare_for(statement_kind kind, std::string_view operation);
+  // `script`: the statement is a script (execute_script).
+  result<Session*> prepare_for(statement_kind kind, std::string_view operation,
+                               bool script = false);
   // Why a statement of this kind cannot run now (the unit is poisoned or ended, or the statement
   // writes where writes are refused), or nothing.
   std::optional<error> refusal(statement_kind kind, std::string_view operation) const;
-  result<void> begin(statement_kind kind, std::string_view operation);
+  result<void> begin(statement_kind kind, std::string_view operation, bool script);
   template <class T>
   result<T> record(result<T> outcome);
   bool owned_here() const noexcept { return owner_ == std::this_thread::get_id(); }
@@ -151,6 +153,7 @@ class UnitOfWork {
   error foreign_thread(std::string_view operation) const;
   void roll_back(rollback_cause cause, const error* reason) noexcept;
   void end(unit_state outcome, bool discard_connection, bool connection_lost = false) noexcept;
+  result<void> resolve_lost_commit(error failed);
 
   Database db_;
   access_mode access_;

@@ -73,8 +73,8 @@ std::string quote_conninfo(std::string_view value) {
 // Tells the backend that a statement starts, and that it ended, however it ends.
 class soci_session::statement_scope {
  public:
-  explicit statement_scope(soci_session& session) : session_(session) {
-    session_.statement_starts();
+  statement_scope(soci_session& session, statement_kind kind) : session_(session) {
+    session_.statement_starts(kind);
   }
   ~statement_scope() { session_.statement_ends(); }
   statement_scope(const statement_scope&) = delete;
@@ -126,7 +126,7 @@ result<std::vector<row>> soci_session::query(const statement& sql, std::span<con
 
 result<std::uint64_t> soci_session::query_rows(const statement& sql, std::span<const param> params,
                                                row_consumer& consumer) {
-  const statement_scope timed(*this);
+  const statement_scope timed(*this, sql.kind);
   prepared* p = nullptr;
   std::uint64_t count = 0;
   try {
@@ -157,7 +157,7 @@ result<std::uint64_t> soci_session::query_rows(const statement& sql, std::span<c
 }
 
 result<std::uint64_t> soci_session::execute(const statement& sql, std::span<const param> params) {
-  const statement_scope timed(*this);
+  const statement_scope timed(*this, sql.kind);
   try {
     prepared& p = prepare(sql, params);
     p.st.execute(true);

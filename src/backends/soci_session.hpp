@@ -69,7 +69,7 @@ class soci_session : public Session {
   soci::session& connection() noexcept { return *sql_; }
 
   // Around each statement: SQLite arms its statement deadline.
-  virtual void statement_starts() {}
+  virtual void statement_starts(statement_kind) {}
   virtual void statement_ends() {}
   // Told of every failure: a cluster backend rests a node whose connection was lost.
   virtual error watch(error failure) { return failure; }

@@ -34,8 +34,8 @@ class sqlite_session final : public soci_session {
   }
 
   result<void> begin(begin_mode mode) override {
-    return mode == begin_mode::immediate ? sqlite_step(sqlite_begin_immediate, "BEGIN")
-                                         : sqlite_step(sqlite_begin, "BEGIN");
+    return mode != begin_mode::deferred ? sqlite_step(sqlite_begin_immediate, "BEGIN")
+                                        : sqlite_step(sqlite_begin, "BEGIN");
   }
   result<void> commit() override { return sqlite_step(sqlite_commit, "COMMIT"); }
   result<void> rollback() override { return sqlite_step(sqlite_rollback, "ROLLBACK"); }
@@ -70,7 +70,7 @@ class sqlite_session final : public soci_session {
   }
 
  protected:
-  void statement_starts() override {
+  void statement_starts(statement_kind) override {
     if (statement_limit_) deadline_ = steady::now() + *statement_limit_;
   }
   void statement_ends() override { deadline_ = steady::time_point::max(); }

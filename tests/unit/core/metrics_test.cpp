@@ -184,6 +184,20 @@ TEST_CASE("OpenTelemetry-named histograms have cumulative buckets, +Inf, sum and
   }
 }
 
+TEST_CASE("in-doubt commits are counted as resolved by outcome, or as unknown", "[metrics]") {
+  metrics_reading reading = sample_reading();
+  reading.counters.in_doubt = 1;
+  reading.counters.in_doubt_committed = 2;
+  reading.counters.in_doubt_aborted = 3;
+  const std::string text = to_prometheus(reading);
+  CHECK(lines_starting(text, "repokit_in_doubt_total") ==
+        std::vector<std::string>{"repokit_in_doubt_total 1"});
+  CHECK(lines_starting(text, "repokit_in_doubt_resolved_total") ==
+        std::vector<std::string>{"repokit_in_doubt_resolved_total{outcome=\"committed\"} 2",
+                                 "repokit_in_doubt_resolved_total{outcome=\"aborted\"} 3"});
+  CHECK_THAT(text, Catch::Contains("# TYPE repokit_in_doubt_resolved_total counter\n"));
+}
+
 TEST_CASE("every family has one HELP and one TYPE line, before its samples", "[metrics]") {
   const std::string text = to_prometheus(sample_reading());
   std::vector<std::string> typed;
@@ -202,12 +216,13 @@ TEST_CASE("every family has one HELP and one TYPE line, before its samples", "[m
     CAPTURE(line);
     CHECK(line.starts_with(current));
   }
-  CHECK(typed.size() == 22);  // 15 repokit_* families and 7 db_client_* ones
+  CHECK(typed.size() == 23);  // 16 repokit_* families and 7 db_client_* ones
   for (const std::string_view name :
        {"db_client_operation_duration_seconds", "db_client_connection_count",
         "db_client_connection_max", "db_client_connection_pending_requests",
         "db_client_connection_timeouts_total", "db_client_connection_wait_time_seconds",
-        "db_client_connection_use_time_seconds", "repokit_commits_total"}) {
+        "db_client_connection_use_time_seconds", "repokit_commits_total",
+        "repokit_in_doubt_resolved_total"}) {
     CHECK(std::count(typed.begin(), typed.end(), name) == 1);
   }
 }

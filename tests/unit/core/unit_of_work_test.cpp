@@ -8,6 +8,7 @@
 #include "repokit/scope.hpp"
 #include "support/capture_sink.hpp"
 #include "support/mock_session.hpp"
+#include "support/outcome.hpp"
 #include "support/unit_fixtures.hpp"
 
 using namespace repokit;
@@ -29,6 +30,36 @@ struct mocked {
   mocked_database database;
   std::unique_ptr<trompeloeil::expectation> kind_allowed;
 };
+
+// One unit writing once, whose COMMIT is lost with its connection after the session learned the
+// transaction's id `id`. The expectations last as long as the answer.
+std::vector<std::unique_ptr<trompeloeil::expectation>> expect_lost_commit(MockSession& session,
+                                                                          std::int64_t id) {
+  std::vector<std::unique_ptr<trompeloeil::expectation>> all;
+  all.push_back(NAMED_REQUIRE_CALL(session, begin(_)).RETURN(ok()));
+  all.push_back(NAMED_REQUIRE_CALL(session, execute(_, _)).RETURN(changed(1)));
+  all.push_back(NAMED_REQUIRE_CALL(session, commit())
+                    .RETURN(failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT"))));
+  all.push_back(
+      NAMED_REQUIRE_CALL(session, lost_transaction()).RETURN(std::optional<std::int64_t>{id}));
+  return all;
+}
+
+// One unit writing once, run twice: its first COMMIT is lost with its connection, the second
+// succeeds.
+std::vector<std::unique_ptr<trompeloeil::expectation>> expect_two_runs_first_commit_lost(
+    MockSession& session) {
+  std::vector<std::unique_ptr<trompeloeil::expectation>> all;
+  all.push_back(NAMED_REQUIRE_CALL(session, begin(_)).TIMES(2).RETURN(ok()));
+  all.push_back(NAMED_REQUIRE_CALL(session, execute(_, _)).TIMES(2).RETURN(changed(1)));
+  auto commits = std::make_shared<int>(0);
+  all.push_back(NAMED_REQUIRE_CALL(session, commit())
+                    .TIMES(2)
+                    .RETURN(++*commits == 1 ? failure(fake_error(errc::in_doubt,
+                                                                 retry_class::in_doubt, "COMMIT"))
+                                            : ok()));
+  return all;
+}
 
 }  // namespace
 
@@ -266,6 +297,7 @@ TEST_CASE("a connection lost during COMMIT is reported in doubt, discarded and n
   REQUIRE_CALL(m.session, execute(_, _)).RETURN(changed(1));
   REQUIRE_CALL(m.session, commit())
       .RETURN(failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT")));
+  ALLOW_CALL(m.session, lost_transaction()).RETURN(std::nullopt);  // its id was not learned
 
   auto outcome = run_unit(m.db(), [](UnitOfWork& unit) { return unit.execute(write_something); });
   REQUIRE_FALSE(outcome);
@@ -279,19 +311,97 @@ TEST_CASE("a connection lost during COMMIT is reported in doubt, discarded and n
 TEST_CASE("an idempotent body is retried after an in-doubt commit", "[unit-of-work]") {
   recorded_retry retry;
   mocked m(dialect::postgresql, retry.policy());
-  REQUIRE_CALL(m.session, begin(_)).TIMES(2).RETURN(ok());
-  REQUIRE_CALL(m.session, execute(_, _)).TIMES(2).RETURN(changed(1));
-  int commits = 0;
-  REQUIRE_CALL(m.session, commit())
-      .TIMES(2)
-      .LR_RETURN(++commits == 1
-                     ? failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT"))
-                     : ok());
+  const auto runs = expect_two_runs_first_commit_lost(m.session);
+  ALLOW_CALL(m.session, lost_transaction()).RETURN(std::nullopt);  // its id was not learned
 
   REQUIRE(run_unit(m.db(), {.idempotent = true},
                    [](UnitOfWork& unit) { return unit.execute(write_something); }));
   CHECK(m.database.opened.load() == 2);
   CHECK(m.db().metrics().retries_by(retry_class::in_doubt) == 1);
+}
+
+TEST_CASE("a COMMIT lost with its connection is asked about on a new one: committed, it succeeds",
+          "[unit-of-work][in-doubt]") {
+  recorded_retry retry;
+  mocked m(dialect::postgresql, retry.policy());
+  const auto lost = expect_lost_commit(m.session, 1234);  // once: the unit is not run again
+  REQUIRE_CALL(m.session, transaction_outcome(1234)).RETURN(commit_outcome::committed);
+
+  int runs = 0;
+  auto outcome = run_unit(m.db(), [&](UnitOfWork& unit) {
+    ++runs;
+    return unit.execute(write_something);
+  });
+  INFO(describe(outcome));
+  REQUIRE(outcome);
+  CHECK(runs == 1);
+  CHECK(retry.slept.empty());
+  CHECK(m.database.opened.load() == 2);  // the lost one, then the one that asked
+  CHECK(m.db().metrics().in_doubt_committed == 1);
+  CHECK(m.db().metrics().in_doubt == 0);
+  CHECK(m.db().metrics().commits == 1);
+  CHECK(m.db().metrics().sessions_discarded == 1);
+  CHECK(m.db().pool().in_use == 0);
+}
+
+TEST_CASE("a lost COMMIT that the server says aborted is run again, like a lost connection",
+          "[unit-of-work][in-doubt]") {
+  recorded_retry retry;
+  mocked m(dialect::postgresql, retry.policy());
+  const auto runs = expect_two_runs_first_commit_lost(m.session);
+  REQUIRE_CALL(m.session, lost_transaction()).RETURN(std::optional<std::int64_t>{77});
+  REQUIRE_CALL(m.session, transaction_outcome(77)).RETURN(commit_outcome::aborted);
+
+  // Not declared idempotent: nothing of the first run landed, so running it again is safe.
+  REQUIRE(run_unit(m.db(), [](UnitOfWork& unit) { return unit.execute(write_something); }));
+  CHECK(m.db().metrics().in_doubt_aborted == 1);
+  CHECK(m.db().metrics().in_doubt == 0);
+  CHECK(m.db().metrics().retries_by(retry_class::reconnect_then_retry) == 1);
+  CHECK(m.db().metrics().rollbacks_by(rollback_cause::commit_failed) == 1);
+  CHECK(m.db().metrics().commits == 1);
+}
+
+TEST_CASE(
+    "a lost COMMIT still in progress is asked about again, and stays in doubt when the "
+    "server cannot tell",
+    "[unit-of-work][in-doubt]") {
+  recorded_retry retry;
+  mocked m(dialect::postgresql, retry.policy());
+  const auto lost = expect_lost_commit(m.session, 5);
+  int asked = 0;
+  REQUIRE_CALL(m.session, transaction_outcome(5))
+      .TIMES(2)
+      .LR_RETURN(++asked == 1 ? commit_outcome::in_progress : commit_outcome::unknown);
+
+  auto outcome = run_unit(m.db(), [](UnitOfWork& unit) { return unit.execute(write_something); });
+  REQUIRE_FALSE(outcome);
+  CHECK(outcome.error().kind == errc::in_doubt);
+  CHECK(m.db().metrics().in_doubt == 1);
+  CHECK(m.db().metrics().in_doubt_committed + m.db().metrics().in_doubt_aborted == 0);
+}
+
+TEST_CASE(
+    "a lost COMMIT that cannot be asked about within commit_resolution_timeout stays in "
+    "doubt",
+    "[unit-of-work][in-doubt]") {
+  MockSession session;
+  ALLOW_CALL(session, kind()).RETURN(dialect::postgresql);
+  const auto lost = expect_lost_commit(session, 9);
+  // The server is down: every question is lost with its connection.
+  int asked = 0;
+  REQUIRE_CALL(session, transaction_outcome(9))
+      .TIMES(AT_LEAST(2))
+      .LR_SIDE_EFFECT(++asked)
+      .RETURN(failure(fake_error(errc::connection_lost, retry_class::reconnect_then_retry)));
+  mocked_database database(session, {.commit_resolution_timeout = std::chrono::milliseconds{300},
+                                     .retry = db_retry::disabled()});
+
+  auto outcome =
+      run_unit(database.db, [](UnitOfWork& unit) { return unit.execute(write_something); });
+  REQUIRE_FALSE(outcome);
+  CHECK(outcome.error().kind == errc::in_doubt);
+  CHECK(database.db.metrics().in_doubt == 1);
+  CHECK(database.db.metrics().sessions_discarded == static_cast<std::uint64_t>(asked) + 1);
 }
 
 TEST_CASE("a lost connection is discarded without a rollback and the unit runs on a new one",
@@ -463,6 +573,7 @@ TEST_CASE("a connection lost during COMMIT leaves the unit in doubt", "[unit-of-
   REQUIRE_CALL(m.session, execute(_, _)).RETURN(changed(1));
   REQUIRE_CALL(m.session, commit())
       .RETURN(failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT")));
+  ALLOW_CALL(m.session, lost_transaction()).RETURN(std::nullopt);  // its id was not learned
 
   UnitOfWork unit(m.db());
   REQUIRE(unit.execute(write_something));

@@ -148,6 +148,7 @@ TEST_CASE("an outcome whose COMMIT was in doubt and did land is recognised on th
   REQUIRE_CALL(session, commit())
       .IN_SEQUENCE(order)
       .RETURN(failure(fake_error(errc::in_doubt, retry_class::in_doubt, "COMMIT")));
+  ALLOW_CALL(session, lost_transaction()).RETURN(std::nullopt);  // its id was not learned
   // The retry: the guard finds no running job (it landed); finish_job reads the job to explain
   // its refusal, and the read-back shows this claim's own outcome.
   REQUIRE_CALL(session, query(_, _)).IN_SEQUENCE(order).RETURN(rows_of({}));

@@ -87,6 +87,8 @@ class fault_injecting_session final : public Session {
   result<void> begin(begin_mode mode) override;
   result<void> commit() override;
   result<void> rollback() override;
+  // lost_transaction() is not passed on: an injected in-doubt COMMIT cannot be resolved, and
+  // stays errc::in_doubt.
   result<std::vector<row>> query(const statement& sql, std::span<const param> params) override;
   result<std::uint64_t> query_rows(const statement& sql, std::span<const param> params,
                                    row_consumer& consumer) override;

@@ -28,6 +28,8 @@ class MockSession : public Session {
   MAKE_MOCK1(begin, result<void>(begin_mode), override);
   MAKE_MOCK0(commit, result<void>(), override);
   MAKE_MOCK0(rollback, result<void>(), override);
+  MAKE_CONST_MOCK0(lost_transaction, std::optional<std::int64_t>(), override);
+  MAKE_MOCK1(transaction_outcome, result<commit_outcome>(std::int64_t), override);
   MAKE_MOCK2(query, result<std::vector<row>>(const statement&, std::span<const param>), override);
   MAKE_MOCK2(execute, result<std::uint64_t>(const statement&, std::span<const param>), override);
   MAKE_MOCK1(execute_script, result<void>(std::string_view), override);
@@ -47,6 +49,12 @@ class forwarding_session final : public Session {
   result<void> begin(begin_mode mode) override { return target_.begin(mode); }
   result<void> commit() override { return target_.commit(); }
   result<void> rollback() override { return target_.rollback(); }
+  std::optional<std::int64_t> lost_transaction() const override {
+    return target_.lost_transaction();
+  }
+  result<commit_outcome> transaction_outcome(std::int64_t id) override {
+    return target_.transaction_outcome(id);
+  }
   result<std::vector<row>> query(const statement& sql, std::span<const param> params) override {
     return target_.query(sql, params);
   }
