@@ -194,16 +194,18 @@ result<void> UnitOfWork::begin(statement_kind kind, std::string_view operation, 
     lease_.emplace(std::move(lease).value());
   }
   // SQLite upgrades a deferred transaction to writing without waiting for the busy timeout,
-  // so a unit that will write takes the write lock at BEGIN; PostgreSQL learns its transaction's
-  // id there, unless the unit starts with a script (its own, or the isolation set below): that
-  // may set the transaction's characteristics, which must come before any query.
+  // so a unit that will write takes the write lock at BEGIN. PostgreSQL learns its transaction's
+  // id there, to resolve a lost COMMIT; not for an idempotent unit, which runs again instead,
+  // nor for one that starts with a script (its own, or the isolation set below), which may set
+  // the transaction's characteristics: those must come before any query.
   const bool writes = access_ == access_mode::read_write ||
                       (access_ == access_mode::automatic && kind == statement_kind::write);
-  const bool script_first =
-      script || (isolation_ == isolation::serializable && db_.kind() == dialect::postgresql);
-  const begin_mode mode = !writes        ? begin_mode::deferred
-                          : script_first ? begin_mode::immediate_script
-                                         : begin_mode::immediate;
+  const bool needs_no_id =
+      script || (run_ != nullptr && run_->options().idempotent) ||
+      (isolation_ == isolation::serializable && db_.kind() == dialect::postgresql);
+  const begin_mode mode = !writes       ? begin_mode::deferred
+                          : needs_no_id ? begin_mode::immediate_without_id
+                                        : begin_mode::immediate;
   // MySQL takes the isolation of the next transaction before it starts; PostgreSQL inside it.
   if (isolation_ == isolation::serializable && db_.kind() == dialect::mariadb) {
     REPOKIT_TRYV(

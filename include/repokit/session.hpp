@@ -20,10 +20,11 @@ enum class begin_mode : std::uint8_t {
   deferred,   // plain BEGIN
   immediate,  // the unit will write. SQLite: BEGIN IMMEDIATE, taking the write lock now,
               // honouring the busy timeout; PostgreSQL: BEGIN, learning the transaction's id
-  // The unit will write, and its first statement is a script that may set the transaction's
+  // The unit will write but needs no transaction id: it is idempotent (a lost COMMIT is simply
+  // run again), or its first statement is a script that may set the transaction's
   // characteristics (SET TRANSACTION ISOLATION LEVEL), before which nothing may be queried.
   // SQLite: as immediate; PostgreSQL: plain BEGIN.
-  immediate_script,
+  immediate_without_id,
 };
 
 // What became of a transaction whose COMMIT was lost with its connection, as the server tells

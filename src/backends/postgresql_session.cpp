@@ -55,10 +55,11 @@ class postgresql_session final : public soci_session {
 
   // A unit that will write (begin_mode::immediate) learns its transaction's id with its BEGIN,
   // in the same round trip: its first write would take one anyway. Not on a standby, where no id
-  // can be had (its writes fail as they always did).
+  // can be had (its writes fail as they always did). One that needs no id never learns it.
   result<void> begin(begin_mode mode) override {
     wrote_ = false;
     transaction_id_.reset();
+    wants_id_ = mode != begin_mode::immediate_without_id;
     const char* standby = PQparameterStatus(pg(), "in_hot_standby");
     if (mode != begin_mode::immediate ||
         (standby != nullptr && std::string_view(standby) == "on")) {
@@ -81,7 +82,7 @@ class postgresql_session final : public soci_session {
   // A transaction that wrote without knowing its id yet (it began with a read) learns it with its
   // COMMIT; the others send COMMIT alone.
   result<void> commit() override {
-    if (transaction_id_ || !wrote_) {
+    if (transaction_id_ || !wrote_ || !wants_id_) {
       return postgresql_exec("COMMIT", "COMMIT", failure_point::commit);
     }
     return commit_learning_id();
@@ -265,7 +266,8 @@ class postgresql_session final : public soci_session {
     return failure(std::move(lost));
   }
 
-  bool wrote_ = false;                          // a statement of the transaction could write
+  bool wrote_ = false;     // a statement of the transaction could write
+  bool wants_id_ = false;  // its id is to be learned (not begin_mode::immediate_without_id)
   std::optional<std::int64_t> transaction_id_;  // of the transaction, once learned
 };
 
