@@ -112,6 +112,11 @@ TEST_CASE("the runtime runs each job once with its type's handler, as many at on
   options.complete_in_batches = GENERATE(true, false);
   INFO("complete_in_batches " << *options.complete_in_batches);
 
+  // Seeded before the workers start: their first claims find jobs, with no poll or wake-up.
+  // (Seeded while a claim was under way, a job could be newer than that claim's clock: on MariaDB
+  // the claim would lock it in passing, and a worker claiming at that moment would find nothing.)
+  const auto transcode_ids = seed_jobs(db, "rt_transcode", 40);
+  const auto thumbnail_ids = seed_jobs(db, "rt_thumbnail", 10);
   worker_runtime runtime(db, options);
   REQUIRE(runtime.handle("rt_transcode",
                          [&](const Job& job) {
@@ -128,10 +133,6 @@ TEST_CASE("the runtime runs each job once with its type's handler, as many at on
     return success();
   }));
   REQUIRE(runtime.start());
-  // Seeded after the workers found nothing: only wake() sends them claiming again.
-  const auto transcode_ids = seed_jobs(db, "rt_transcode", 40);
-  const auto thumbnail_ids = seed_jobs(db, "rt_thumbnail", 10);
-  runtime.wake();
   transcodes.wait_for([&] { return transcodes.total_runs() >= 40 && transcodes.inside == 0; });
   thumbnails.wait_for([&] { return thumbnails.total_runs() >= 10 && thumbnails.inside == 0; });
   const stop_report stopped = runtime.stop(std::chrono::seconds{30});
