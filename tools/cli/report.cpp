@@ -14,6 +14,8 @@ void report::add_metrics(const metrics_snapshot& m) {
   }
   add("give_ups", m.give_ups);
   add("in_doubt", m.in_doubt);
+  add("in_doubt_resolved_committed", m.in_doubt_committed);
+  add("in_doubt_resolved_aborted", m.in_doubt_aborted);
   add("sessions_opened", m.sessions_opened);
   add("sessions_discarded", m.sessions_discarded);
   add("statements", m.statements);
