@@ -249,19 +249,20 @@ class postgresql_session final : public soci_session {
       return postgresql_exec("COMMIT", "COMMIT", failure_point::commit);
     }
     // The connection is gone, or its pipeline is in a state nobody can trust.
+    if (id_read && !transaction_id_) {
+      const error reason = failed("COMMIT", nullptr, failure_point::statement);
+      return failure(error{errc::connection_lost, retry_class::reconnect_then_retry,
+                           reason.backend_code, "COMMIT",
+                           "connection lost during COMMIT of a transaction that had changed "
+                           "nothing: " +
+                               reason.message});
+    }
     error lost = failed("COMMIT", nullptr, failure_point::commit);
     if (lost.kind != errc::in_doubt) {
       lost = error{errc::in_doubt, retry_class::in_doubt, lost.backend_code, "COMMIT",
                    "connection lost during COMMIT, the transaction may or may not have been "
                    "committed: " +
                        lost.message};
-    }
-    if (id_read && !transaction_id_) {
-      return failure(error{errc::connection_lost, retry_class::reconnect_then_retry,
-                           lost.backend_code, "COMMIT",
-                           "connection lost during COMMIT of a transaction that had changed "
-                           "nothing: " +
-                               lost.message});
     }
     return failure(std::move(lost));
   }
