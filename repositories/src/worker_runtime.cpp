@@ -111,6 +111,7 @@ struct worker_runtime::state {
   bool started = false;
   bool in_batches = false;  // options.complete_in_batches, decided at start
   bool stopping = false;
+  bool scheduling = false;  // the scheduler thread's loop runs
   std::optional<stop_report> stopped{};
   std::stop_source stop_handlers;
   std::optional<notification_listener> listener;  // set while listening for new jobs
@@ -333,6 +334,8 @@ struct worker_runtime::state {
       lock.lock();
       changed.wait_for(lock, next - detail::now(), [&] { return stopping; });
     }
+    scheduling = false;
+    changed.notify_all();
   }
 
   void work(worker_slot& slot) {
@@ -503,6 +506,7 @@ result<void> worker_runtime::start() {
     state_->threads.emplace_back([state = state_.get(), slot = slot.get()] { state->work(*slot); });
   }
   if (!state_->schedules.empty()) {
+    state_->scheduling = true;
     state_->threads.emplace_back([state = state_.get()] { state->run_schedules(); });
   }
   if (state_->options.listen && !state_->types.empty() &&
@@ -527,8 +531,10 @@ stop_report worker_runtime::stop(std::chrono::milliseconds deadline) {
   s.stop_handlers.request_stop();
   lock.lock();
 
+  // Every worker's loop has ended, and the scheduler's: an occurrence it was creating is counted.
   const auto all_done = [&] {
-    return std::all_of(s.slots.begin(), s.slots.end(), [](const auto& slot) { return slot->done; });
+    return !s.scheduling &&
+           std::all_of(s.slots.begin(), s.slots.end(), [](const auto& slot) { return slot->done; });
   };
   s.changed.wait_until(lock, steady::now() + deadline, all_done);
   // Handlers still running past the deadline: their jobs go back to pending for another worker.

@@ -138,8 +138,9 @@ class worker_runtime {
 
   // Stops: no new claims; handlers see job_context::stop_requested(); those still running after
   // `deadline` have their jobs given back to pending (their outcomes will be refused). Returns
-  // once every job this runtime claimed is finished, given back or covered by its lease; a
-  // handler that ignores the request keeps running, and the destructor waits for it.
+  // once every job this runtime claimed is finished, given back or covered by its lease, and the
+  // occurrence the scheduler was creating is made and counted; a handler that ignores the
+  // request keeps running, and the destructor waits for it.
   stop_report stop(std::chrono::milliseconds deadline);
 
   runtime_counters counters() const;
