@@ -24,8 +24,13 @@ result<void> check(const database_options& options) {
   if (options.pool_size == 0) {
     return failure(errc::configuration, "database_options::pool_size must be at least 1");
   }
-  if (options.pool_timeout.count() < 0 || options.busy_timeout.count() < 0) {
-    return failure(errc::configuration, "database_options timeouts must not be negative");
+  if (options.pool_timeout.count() < 0 || options.busy_timeout.count() < 0 ||
+      options.max_lifetime.count() < 0 || options.idle_timeout.count() < 0 ||
+      options.leak_detection_threshold.count() < 0 ||
+      options.commit_resolution_timeout.count() < 0) {
+    return failure(errc::configuration,
+                   "database_options timeouts must not be negative (zero turns off max_lifetime, "
+                   "idle_timeout and leak_detection_threshold)");
   }
   static constexpr std::array<std::string_view, 4> synchronous{"OFF", "NORMAL", "FULL", "EXTRA"};
   if (std::find(synchronous.begin(), synchronous.end(), options.synchronous) == synchronous.end()) {
@@ -60,7 +65,11 @@ result<Database> Database::with_sessions(dialect kind, session_factory factory,
   state->pool = connection_pool::create(std::move(factory),
                                         {.max_size = options.pool_size,
                                          .acquire_timeout = options.pool_timeout,
-                                         .check_on_checkout = options.check_on_checkout},
+                                         .check_on_checkout = options.check_on_checkout,
+                                         .max_lifetime = options.max_lifetime,
+                                         .idle_timeout = options.idle_timeout,
+                                         .leak_threshold = options.leak_detection_threshold,
+                                         .logger = state->logger},
                                         state->counters);
   state->options = std::move(options);
   return Database(std::move(state));
@@ -70,7 +79,12 @@ result<Database> Database::open(std::string_view url, database_options options) 
   REPOKIT_TRY(auto parsed, database_url::parse(url));
   REPOKIT_TRYV(check(options));
   // Every connection to ":memory:" is a database of its own: one connection is the database.
-  if (parsed.in_memory()) options.pool_size = 1;
+  // Closing it for its age or idleness would lose the database.
+  if (parsed.in_memory()) {
+    options.pool_size = 1;
+    options.max_lifetime = std::chrono::milliseconds::zero();
+    options.idle_timeout = std::chrono::milliseconds::zero();
+  }
   REPOKIT_TRY(auto factory, detail::backend_sessions(parsed, options));
   REPOKIT_TRY(auto db, with_sessions(parsed.kind, std::move(factory), std::move(options)));
   db.state_->url = std::move(parsed);

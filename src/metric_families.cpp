@@ -54,6 +54,13 @@ void add_repokit_families(std::vector<metric_family>& out, const metrics_snapsho
   out.push_back(single("repokit_sessions_discarded_total",
                        "Connections discarded instead of reused.", metric_type::counter,
                        m.sessions_discarded));
+  out.push_back({"repokit_sessions_retired_total",
+                 "Healthy connections closed by the pool's hygiene, by reason.",
+                 metric_type::counter,
+                 {{{{"reason", "max_lifetime"}}, m.sessions_expired, {}},
+                  {{{"reason", "idle_timeout"}}, m.sessions_idle_closed, {}}}});
+  out.push_back(single("repokit_pool_leaks_total", "Leases held past the leak detection threshold.",
+                       metric_type::counter, m.leases_leaked));
   out.push_back(single("repokit_pool_timeouts_total",
                        "Acquires that found no free connection in time.", metric_type::counter,
                        m.pool_timeouts));

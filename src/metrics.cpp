@@ -38,6 +38,9 @@ metrics_snapshot metrics::snapshot() const noexcept {
   out.in_doubt_aborted = read(in_doubt_aborted_);
   out.sessions_opened = read(sessions_opened_);
   out.sessions_discarded = read(sessions_discarded_);
+  out.sessions_expired = read(sessions_expired_);
+  out.sessions_idle_closed = read(sessions_idle_closed_);
+  out.leases_leaked = read(leases_leaked_);
   out.pool_timeouts = read(pool_timeouts_);
   out.statements = read(statements_);
   out.session_lifetime = session_lifetime_.snapshot();

@@ -86,7 +86,8 @@ unit_guard::unit_guard(const Database& db, scope_options options) {
   if (outer != nullptr) {
     unit_ = outer;
   } else {
-    own_.emplace(db, options.access, options.statement_timeout, options.isolation_level);
+    own_.emplace(db, options.access, options.statement_timeout, options.isolation_level,
+                 options.where);
     unit_ = &*own_;
   }
 }

@@ -98,11 +98,13 @@ std::string_view to_string(unit_state state) noexcept {
 }
 
 UnitOfWork::UnitOfWork(Database db, access_mode access,
-                       std::optional<std::chrono::milliseconds> statement_timeout, isolation level)
+                       std::optional<std::chrono::milliseconds> statement_timeout, isolation level,
+                       std::source_location where)
     : db_(std::move(db)),
       access_(access),
       statement_timeout_(statement_timeout),
       isolation_(level),
+      where_(where),
       owner_(std::this_thread::get_id()) {
   if (statement_timeout_ && statement_timeout_->count() <= 0) {
     // 0 means "no limit" to PostgreSQL and MariaDB: a silent surprise, so it is refused.
@@ -117,7 +119,7 @@ UnitOfWork::UnitOfWork(Database db, access_mode access,
 
 UnitOfWork::UnitOfWork(Database db, detail::root_run& run)
     : UnitOfWork(std::move(db), run.access(), run.options().statement_timeout,
-                 run.options().isolation_level) {
+                 run.options().isolation_level, run.options().where) {
   run_ = &run;
 }
 
@@ -189,7 +191,7 @@ result<void> UnitOfWork::begin(statement_kind kind, std::string_view operation, 
     return record(result<void>(failure(std::move(*refused_options_))));
   }
   if (!lease_) {
-    auto lease = db_.state().pool->acquire();
+    auto lease = db_.state().pool->acquire(where_);
     if (!lease) return record(result<void>(failure(std::move(lease).error())));
     lease_.emplace(std::move(lease).value());
   }

@@ -21,6 +21,16 @@ struct database_options {
   std::size_t pool_size = 8;  // forced to 1 for sqlite::memory: (each connection is its own db)
   std::chrono::milliseconds pool_timeout{30'000};
   bool check_on_checkout = false;  // ping idle connections before reuse
+  // Pool hygiene; zero turns each off. A connection is closed once it is this old (less up to
+  // 2.5 %), when next given back or found idle, never while leased: keep it a little under any
+  // server, proxy or firewall limit on a connection's life.
+  std::chrono::milliseconds max_lifetime{30 * 60'000};
+  // An idle connection unused this long is closed; the pool opens another when needed.
+  std::chrono::milliseconds idle_timeout{10 * 60'000};
+  // A unit of work that holds its connection longer than this is logged as a possible leak, with
+  // the place its scope was opened (scope_options::where). Off by default: long units are
+  // legitimate in some programs.
+  std::chrono::milliseconds leak_detection_threshold{0};
   // How long a COMMIT lost with its connection is asked about on new connections before it is
   // reported errc::in_doubt: long enough for a failover (PostgreSQL; see docs/retry.md).
   std::chrono::milliseconds commit_resolution_timeout{10'000};

@@ -1,7 +1,7 @@
 // Counters of what a Database did: units committed and rolled back (by cause), retries (by
-// class), give-ups, in-doubt commits (resolved or not), connections opened and discarded, pool
-// waits. Relaxed
-// atomics: cheap on the hot path, exact once the threads that counted have been joined.
+// class), give-ups, in-doubt commits (resolved or not), connections opened, discarded and
+// retired, leases held too long, pool waits. Relaxed atomics: cheap on the hot path, exact once
+// the threads that counted have been joined.
 #pragma once
 
 #include <array>
@@ -57,6 +57,9 @@ struct metrics_snapshot {
   std::uint64_t in_doubt_aborted = 0;
   std::uint64_t sessions_opened = 0;  // connections made
   std::uint64_t sessions_discarded = 0;
+  std::uint64_t sessions_expired = 0;      // closed at their maximum lifetime
+  std::uint64_t sessions_idle_closed = 0;  // closed after the idle timeout
+  std::uint64_t leases_leaked = 0;         // held past the leak detection threshold
   std::uint64_t pool_timeouts = 0;
   std::uint64_t statements = 0;
   histogram_snapshot session_lifetime;  // from taking a connection to giving it back
@@ -83,6 +86,9 @@ enum class event_kind : std::uint8_t {
   in_doubt_aborted,
   session_opened,
   session_discarded,
+  session_expired,
+  session_idle_closed,
+  lease_leaked,
   pool_timeout
 };
 
@@ -136,6 +142,11 @@ class metrics {
   void count_session_discarded() noexcept {
     bump(sessions_discarded_, {event_kind::session_discarded});
   }
+  void count_session_expired() noexcept { bump(sessions_expired_, {event_kind::session_expired}); }
+  void count_session_idle_closed() noexcept {
+    bump(sessions_idle_closed_, {event_kind::session_idle_closed});
+  }
+  void count_lease_leaked() noexcept { bump(leases_leaked_, {event_kind::lease_leaked}); }
   void count_pool_timeout() noexcept { bump(pool_timeouts_, {event_kind::pool_timeout}); }
   void count_statement() noexcept { statements_.fetch_add(1, std::memory_order_relaxed); }
   void time_session(std::chrono::steady_clock::duration held) noexcept {
@@ -165,6 +176,9 @@ class metrics {
   counter in_doubt_aborted_{0};
   counter sessions_opened_{0};
   counter sessions_discarded_{0};
+  counter sessions_expired_{0};
+  counter sessions_idle_closed_{0};
+  counter leases_leaked_{0};
   counter pool_timeouts_{0};
   counter statements_{0};
   histogram session_lifetime_;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <source_location>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -39,6 +40,10 @@ struct scope_options {
   std::optional<std::chrono::milliseconds> statement_timeout{};  // per statement, root scopes only
   isolation isolation_level = isolation::database_default;       // root scopes only
   scope_end on_success = scope_end::commit;
+  // Where the scope was opened, named if it holds its connection past
+  // database_options::leak_detection_threshold: where these options were written, or where an
+  // overload without options was called.
+  std::source_location where = std::source_location::current();
 };
 
 namespace detail {
@@ -194,8 +199,9 @@ auto run_unit(const Database& db, const scope_options& options, Body&& body)
 }
 
 template <class Body>
-auto run_unit(const Database& db, Body&& body) {
-  return run_unit(db, scope_options{}, std::forward<Body>(body));
+auto run_unit(const Database& db, Body&& body,
+              std::source_location where = std::source_location::current()) {
+  return run_unit(db, scope_options{.where = where}, std::forward<Body>(body));
 }
 
 // A repository is any type made on a unit of work: repokit's own, and the ones users write for
@@ -216,8 +222,10 @@ auto with(const Database& db, scope_options options, Body&& body)
   });
 }
 template <repository... Repos, class Body>
-auto with(const Database& db, Body&& body) -> detail::body_result_t<Body, Repos...> {
-  return with<Repos...>(db, scope_options{}, std::forward<Body>(body));
+auto with(const Database& db, Body&& body,
+          std::source_location where = std::source_location::current())
+    -> detail::body_result_t<Body, Repos...> {
+  return with<Repos...>(db, scope_options{.where = where}, std::forward<Body>(body));
 }
 
 // Runs fn() again as a whole after a transient failure, like libpqxx's perform or a Python
@@ -238,7 +246,10 @@ auto perform(const Database& db, Fn&& fn, std::optional<db_retry> policy = std::
 // commit() leaves the commit to the outer scope, and a guard left uncommitted makes it roll back.
 class unit_guard {
  public:
-  explicit unit_guard(const Database& db, scope_options options = {});
+  unit_guard(const Database& db, scope_options options);
+  explicit unit_guard(const Database& db,
+                      std::source_location where = std::source_location::current())
+      : unit_guard(db, scope_options{.where = where}) {}
   ~unit_guard();
   unit_guard(const unit_guard&) = delete;
   unit_guard& operator=(const unit_guard&) = delete;

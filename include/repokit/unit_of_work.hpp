@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <source_location>
 #include <span>
 #include <string_view>
 #include <thread>
@@ -63,9 +64,11 @@ class root_run;
 class UnitOfWork {
  public:
   // `statement_timeout` limits each statement of the unit; a slower one fails with errc::timeout.
+  // `where` is reported if the unit holds its connection past the leak detection threshold.
   explicit UnitOfWork(Database db, access_mode access = access_mode::automatic,
                       std::optional<std::chrono::milliseconds> statement_timeout = std::nullopt,
-                      isolation level = isolation::database_default);
+                      isolation level = isolation::database_default,
+                      std::source_location where = std::source_location::current());
   // One attempt of a scope's retry loop (scope.hpp): opened as `run` says, and tells it at its
   // end whether it wrote.
   UnitOfWork(Database db, detail::root_run& run);
@@ -159,6 +162,7 @@ class UnitOfWork {
   access_mode access_;
   std::optional<std::chrono::milliseconds> statement_timeout_;
   isolation isolation_;
+  std::source_location where_;  // where the unit's scope was opened
   std::thread::id owner_;
   detail::root_run* run_ = nullptr;  // told at the end whether the unit wrote
   unit_state state_ = unit_state::idle;

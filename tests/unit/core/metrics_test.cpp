@@ -198,6 +198,21 @@ TEST_CASE("in-doubt commits are counted as resolved by outcome, or as unknown", 
   CHECK_THAT(text, Catch::Contains("# TYPE repokit_in_doubt_resolved_total counter\n"));
 }
 
+TEST_CASE("connections the pool retired are counted by reason, and leaks on their own",
+          "[metrics]") {
+  metrics_reading reading = sample_reading();
+  reading.counters.sessions_expired = 2;
+  reading.counters.sessions_idle_closed = 5;
+  reading.counters.leases_leaked = 1;
+  const std::string text = to_prometheus(reading);
+  CHECK(lines_starting(text, "repokit_sessions_retired_total") ==
+        std::vector<std::string>{"repokit_sessions_retired_total{reason=\"max_lifetime\"} 2",
+                                 "repokit_sessions_retired_total{reason=\"idle_timeout\"} 5"});
+  CHECK(lines_starting(text, "repokit_pool_leaks_total") ==
+        std::vector<std::string>{"repokit_pool_leaks_total 1"});
+  CHECK_THAT(text, Catch::Contains("# TYPE repokit_pool_leaks_total counter\n"));
+}
+
 TEST_CASE("every family has one HELP and one TYPE line, before its samples", "[metrics]") {
   const std::string text = to_prometheus(sample_reading());
   std::vector<std::string> typed;
@@ -216,7 +231,7 @@ TEST_CASE("every family has one HELP and one TYPE line, before its samples", "[m
     CAPTURE(line);
     CHECK(line.starts_with(current));
   }
-  CHECK(typed.size() == 23);  // 16 repokit_* families and 7 db_client_* ones
+  CHECK(typed.size() == 25);  // 18 repokit_* families and 7 db_client_* ones
   for (const std::string_view name :
        {"db_client_operation_duration_seconds", "db_client_connection_count",
         "db_client_connection_max", "db_client_connection_pending_requests",

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <memory>
+#include <source_location>
 #include <span>
 #include <string>
 #include <string_view>
@@ -141,24 +142,30 @@ auto with(const database_routes& routes, scope_options options, Body&& body)
       });
 }
 template <repository... Repos, class Body>
-auto with(const database_routes& routes, Body&& body) -> detail::body_result_t<Body, Repos...> {
-  return with<Repos...>(routes, scope_options{}, std::forward<Body>(body));
+auto with(const database_routes& routes, Body&& body,
+          std::source_location where = std::source_location::current())
+    -> detail::body_result_t<Body, Repos...> {
+  return with<Repos...>(routes, scope_options{.where = where}, std::forward<Body>(body));
 }
 
 // The scoped factories, routed.
 template <class Body>
-auto video_repository(const database_routes& routes, Body&& body) {
-  return with<VideoRepository>(routes, scope_options{.name = "video_repository"},
+auto video_repository(const database_routes& routes, Body&& body,
+                      std::source_location where = std::source_location::current()) {
+  return with<VideoRepository>(routes, scope_options{.name = "video_repository", .where = where},
                                std::forward<Body>(body));
 }
 template <class Body>
-auto channel_repository(const database_routes& routes, Body&& body) {
-  return with<ChannelRepository>(routes, scope_options{.name = "channel_repository"},
+auto channel_repository(const database_routes& routes, Body&& body,
+                        std::source_location where = std::source_location::current()) {
+  return with<ChannelRepository>(routes,
+                                 scope_options{.name = "channel_repository", .where = where},
                                  std::forward<Body>(body));
 }
 template <class Body>
-auto job_repository(const database_routes& routes, Body&& body) {
-  return with<JobRepository>(routes, scope_options{.name = "job_repository"},
+auto job_repository(const database_routes& routes, Body&& body,
+                    std::source_location where = std::source_location::current()) {
+  return with<JobRepository>(routes, scope_options{.name = "job_repository", .where = where},
                              std::forward<Body>(body));
 }
 
@@ -177,8 +184,10 @@ auto unit_of_work(const database_routes& routes, scope_options options, Body&& b
       });
 }
 template <class Body>
-auto unit_of_work(const database_routes& routes, Body&& body) {
-  return unit_of_work(routes, scope_options{.name = "unit_of_work"}, std::forward<Body>(body));
+auto unit_of_work(const database_routes& routes, Body&& body,
+                  std::source_location where = std::source_location::current()) {
+  return unit_of_work(routes, scope_options{.name = "unit_of_work", .where = where},
+                      std::forward<Body>(body));
 }
 
 }  // namespace repokit

@@ -11,6 +11,7 @@
 // Inside another scope on the same Database and thread they join its unit of work.
 #pragma once
 
+#include <source_location>
 #include <utility>
 
 #include "repokit/repositories/channel_repository.hpp"
@@ -52,8 +53,9 @@ auto video_repository(const Database& db, scope_options options, Body&& body) {
   return detail::run_with<VideoRepository>(db, options, body);
 }
 template <class Body>
-auto video_repository(const Database& db, Body&& body) {
-  return video_repository(db, scope_options{.name = "video_repository"}, body);
+auto video_repository(const Database& db, Body&& body,
+                      std::source_location where = std::source_location::current()) {
+  return video_repository(db, scope_options{.name = "video_repository", .where = where}, body);
 }
 
 template <class Body>
@@ -61,8 +63,9 @@ auto channel_repository(const Database& db, scope_options options, Body&& body) 
   return detail::run_with<ChannelRepository>(db, options, body);
 }
 template <class Body>
-auto channel_repository(const Database& db, Body&& body) {
-  return channel_repository(db, scope_options{.name = "channel_repository"}, body);
+auto channel_repository(const Database& db, Body&& body,
+                        std::source_location where = std::source_location::current()) {
+  return channel_repository(db, scope_options{.name = "channel_repository", .where = where}, body);
 }
 
 template <class Body>
@@ -70,8 +73,9 @@ auto job_repository(const Database& db, scope_options options, Body&& body) {
   return detail::run_with<JobRepository>(db, options, body);
 }
 template <class Body>
-auto job_repository(const Database& db, Body&& body) {
-  return job_repository(db, scope_options{.name = "job_repository"}, body);
+auto job_repository(const Database& db, Body&& body,
+                    std::source_location where = std::source_location::current()) {
+  return job_repository(db, scope_options{.name = "job_repository", .where = where}, body);
 }
 
 // body(Repositories&): several repositories sharing one session and one transaction.
@@ -80,8 +84,9 @@ auto unit_of_work(const Database& db, scope_options options, Body&& body) {
   return detail::run_with<Repositories>(db, options, body);
 }
 template <class Body>
-auto unit_of_work(const Database& db, Body&& body) {
-  return unit_of_work(db, scope_options{.name = "unit_of_work"}, body);
+auto unit_of_work(const Database& db, Body&& body,
+                  std::source_location where = std::source_location::current()) {
+  return unit_of_work(db, scope_options{.name = "unit_of_work", .where = where}, body);
 }
 
 }  // namespace repokit
