@@ -19,9 +19,7 @@ double seconds_of(clock::duration elapsed) {
 }  // namespace
 
 connection_lease::~connection_lease() {
-  if (pool_ && session_) {
-    pool_->give_back(std::move(session_), discard_, lost_, acquired_at_, generation_, slot_);
-  }
+  if (pool_ && session_) pool_->give_back(*this);
 }
 
 std::shared_ptr<connection_pool> connection_pool::create(session_factory factory, settings config,
@@ -63,13 +61,15 @@ result<connection_lease> connection_pool::acquire(std::source_location where) {
     std::unique_lock lock(mutex_);
     if (!idle_.empty() && !config_.check_on_checkout && idle_.back().generation >= generation_ &&
         !expiry(idle_.back(), now)) {
-      idle_session& entry = idle_.back();
-      std::unique_ptr<Session> session = std::move(entry.session);
-      const std::size_t slot = entry.slot;
+      idle_session entry = std::move(idle_.back());
       idle_.pop_back();
       ++in_use_;
+      note_lease(entry.slot, now, where);
+      const std::uint64_t generation = generation_;
+      lock.unlock();  // what is left touches nothing the lock guards, and all threads share it
       counters_->time_pool_wait(clock::duration::zero());
-      return lease_out(std::move(session), now, slot, where);
+      return connection_lease(shared_from_this(), std::move(entry.session), now, entry.expires_at,
+                              generation, entry.slot);
     }
   }
   // The acquire timeout is waited for on the real clock, whatever clock the pool reads.
@@ -93,11 +93,14 @@ result<connection_lease> connection_pool::acquire_until(clock::time_point now,
       }
       ++in_use_;
       const bool suspect = config_.check_on_checkout || entry.generation < generation_;
-      if (!suspect) return lease_out(std::move(entry.session), now, entry.slot, where);
+      if (!suspect) {
+        return lease_out(std::move(entry.session), now, entry.expires_at, entry.slot, where);
+      }
       lock.unlock();  // a ping is a round trip: never hold the pool's lock over I/O
       if (entry.session->ping()) {
         lock.lock();
-        return lease_out(std::move(entry.session), config_.now(), entry.slot, where);
+        return lease_out(std::move(entry.session), config_.now(), entry.expires_at, entry.slot,
+                         where);
       }
       counters_->count_session_discarded();
       entry.session.reset();
@@ -110,13 +113,14 @@ result<connection_lease> connection_pool::acquire_until(clock::time_point now,
     if (open_ < config_.max_size) {
       ++open_;  // reserve the slot, then connect without the lock
       ++in_use_;
-      const std::size_t slot = take_slot(now);
+      const std::size_t slot = take_slot();
+      const clock::time_point expires_at = expiry_of_new(now);
       lock.unlock();
       auto opened = factory_();
       lock.lock();
       if (opened) {
         counters_->count_session_opened();
-        return lease_out(std::move(opened).value(), config_.now(), slot, where);
+        return lease_out(std::move(opened).value(), config_.now(), expires_at, slot, where);
       }
       --open_;
       --in_use_;
@@ -141,35 +145,39 @@ result<connection_lease> connection_pool::acquire_until(clock::time_point now,
 }
 
 connection_lease connection_pool::lease_out(std::unique_ptr<Session> session, clock::time_point now,
-                                            std::size_t slot, std::source_location where) {
-  slot_state& state = slots_[slot];
-  state.acquired_at = now;
-  state.where = where;
-  state.leased = true;
-  state.reported = false;
-  return connection_lease(shared_from_this(), std::move(session), now, generation_, slot);
+                                            clock::time_point expires_at, std::size_t slot,
+                                            std::source_location where) {
+  note_lease(slot, now, where);
+  return connection_lease(shared_from_this(), std::move(session), now, expires_at, generation_,
+                          slot);
+}
+
+void connection_pool::note_lease(std::size_t slot, clock::time_point now,
+                                 std::source_location where) noexcept {
+  if (config_.leak_threshold.count() > 0) slots_[slot] = {now, where, true, false};
 }
 
 std::optional<connection_pool::close_reason> connection_pool::expiry(
     const idle_session& entry, clock::time_point now) const noexcept {
-  if (now >= slots_[entry.slot].expires_at) return close_reason::max_lifetime;
+  if (now >= entry.expires_at) return close_reason::max_lifetime;
   if (config_.idle_timeout.count() > 0 && now - entry.idle_since >= config_.idle_timeout) {
     return close_reason::idle_timeout;
   }
   return std::nullopt;
 }
 
-std::size_t connection_pool::take_slot(clock::time_point now) {
-  const std::size_t slot = free_slots_.back();
+std::size_t connection_pool::take_slot() noexcept {
+  const std::size_t slot = free_slots_.back();  // one is free for every connection not open
   free_slots_.pop_back();
-  slot_state& state = slots_[slot];
-  state = slot_state{};
-  if (config_.max_lifetime.count() > 0) {
-    // Up to 2.5 % less, so that connections opened together do not all close together.
-    std::uniform_int_distribution<std::int64_t> spread(0, config_.max_lifetime.count() / 40);
-    state.expires_at = now + config_.max_lifetime - std::chrono::milliseconds(spread(jitter_));
-  }
+  slots_[slot] = slot_state{};
   return slot;
+}
+
+clock::time_point connection_pool::expiry_of_new(clock::time_point now) {
+  if (config_.max_lifetime.count() == 0) return clock::time_point::max();
+  // Up to 2.5 % less, so that connections opened together do not all close together.
+  std::uniform_int_distribution<std::int64_t> spread(0, config_.max_lifetime.count() / 40);
+  return now + config_.max_lifetime - std::chrono::milliseconds(spread(jitter_));
 }
 
 void connection_pool::free_slot(std::size_t slot) noexcept {
@@ -191,31 +199,35 @@ void connection_pool::close(std::unique_lock<std::mutex>& lock, std::unique_ptr<
   lock.lock();
 }
 
-void connection_pool::give_back(std::unique_ptr<Session> session, bool discard, bool lost,
-                                clock::time_point acquired_at, std::uint64_t generation,
-                                std::size_t slot) noexcept {
+void connection_pool::give_back(connection_lease& lease) noexcept {
   const clock::time_point now = config_.now();
-  counters_->time_session(now - acquired_at);
+  counters_->time_session(now - lease.acquired_at_);
+  std::unique_ptr<Session> session = std::move(lease.session_);
+  const std::size_t slot = lease.slot_;
   std::unique_lock lock(mutex_);
   --in_use_;
-  if (lost) ++generation_;  // the connections idle now may have died with this one
-  slot_state& state = slots_[slot];
-  state.leased = false;
-  const bool reported = state.reported;
-  const std::source_location where = state.where;
-  if (discard) {
+  if (lease.lost_) ++generation_;  // the connections idle now may have died with this one
+  bool reported = false;
+  std::source_location where;
+  if (config_.leak_threshold.count() > 0) {
+    slot_state& state = slots_[slot];
+    state.leased = false;
+    reported = state.reported;
+    where = state.where;
+  }
+  if (lease.discard_) {
     --open_;
     free_slot(slot);
     counters_->count_session_discarded();
     lock.unlock();
     session.reset();
-  } else if (now >= state.expires_at) {
+  } else if (now >= lease.expires_at_) {
     close(lock, std::move(session), slot, close_reason::max_lifetime);
     lock.unlock();
   } else {
     // A connection out on lease when another was found lost may be dead too: it keeps the
     // generation it was handed out in, and is pinged before its next use.
-    idle_.push_back({std::move(session), generation, slot, now});
+    idle_.push_back({std::move(session), lease.generation_, slot, lease.expires_at_, now});
     lock.unlock();
   }
   freed_.notify_one();
@@ -224,7 +236,8 @@ void connection_pool::give_back(std::unique_ptr<Session> session, bool discard, 
       config_.logger->info(
           "The database connection leased at {}:{} in {}, reported as a possible leak, came "
           "back after {:.1f} s",
-          where.file_name(), where.line(), where.function_name(), seconds_of(now - acquired_at));
+          where.file_name(), where.line(), where.function_name(),
+          seconds_of(now - lease.acquired_at_));
     } catch (...) {  // logging must not fail a lease's return
     }
   }
@@ -251,16 +264,14 @@ clock::time_point connection_pool::housekeep_once() {
         entry = idle_.erase(entry);
         continue;
       }
-      next = std::min(next, slots_[entry->slot].expires_at);
+      next = std::min(next, entry->expires_at);
       if (config_.idle_timeout.count() > 0) {
         next = std::min(next, entry->idle_since + config_.idle_timeout);
       }
       ++entry;
     }
-    for (slot_state& state : slots_) {
-      if (!state.leased) continue;
-      if (state.expires_at > now) next = std::min(next, state.expires_at);  // when given back
-      if (config_.leak_threshold.count() == 0 || state.reported) continue;
+    for (slot_state& state : slots_) {  // leased only while leak detection is on
+      if (!state.leased || state.reported) continue;
       if (now - state.acquired_at >= config_.leak_threshold) {
         state.reported = true;
         leaks.push_back({state.where, now - state.acquired_at});
@@ -268,8 +279,9 @@ clock::time_point connection_pool::housekeep_once() {
         next = std::min(next, state.acquired_at + config_.leak_threshold);
       }
     }
-    // What this pass cannot see yet falls due no sooner than these: connections given back,
-    // leased or opened after it.
+    // Connections given back, leased or opened after this pass have deadlines it cannot see:
+    // it runs again within the shortest setting, so that none is late by more than that (and
+    // an acquire never hands out an expired connection).
     if (config_.idle_timeout.count() > 0) next = std::min(next, now + config_.idle_timeout);
     if (config_.leak_threshold.count() > 0) next = std::min(next, now + config_.leak_threshold);
     if (config_.max_lifetime.count() > 0) {

@@ -60,17 +60,20 @@ class connection_lease {
  private:
   friend class connection_pool;
   connection_lease(std::shared_ptr<connection_pool> pool, std::unique_ptr<Session> session,
-                   std::chrono::steady_clock::time_point acquired_at, std::uint64_t generation,
+                   std::chrono::steady_clock::time_point acquired_at,
+                   std::chrono::steady_clock::time_point expires_at, std::uint64_t generation,
                    std::size_t slot)
       : pool_(std::move(pool)),
         session_(std::move(session)),
         acquired_at_(acquired_at),
+        expires_at_(expires_at),
         generation_(generation),
         slot_(slot) {}
 
   std::shared_ptr<connection_pool> pool_;
   std::unique_ptr<Session> session_;
   std::chrono::steady_clock::time_point acquired_at_;
+  std::chrono::steady_clock::time_point expires_at_;  // the connection's maximum lifetime
   std::uint64_t generation_;  // the pool's generation when the connection was handed out
   std::size_t slot_;          // the connection's bookkeeping in the pool
   bool discard_ = false;
@@ -122,30 +125,32 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
     std::unique_ptr<Session> session;
     std::uint64_t generation;  // the pool's generation when it was last handed out
     std::size_t slot;
+    clock::time_point expires_at;
     clock::time_point idle_since;
   };
-  // One per open connection, for its whole life.
+  // One per open connection, for its whole life: its leases, when leak detection is on.
   struct slot_state {
-    clock::time_point expires_at = clock::time_point::max();
-    clock::time_point acquired_at{};  // while leased out
-    std::source_location where{};     // while leased out
+    clock::time_point acquired_at{};
+    std::source_location where{};
     bool leased = false;
     bool reported = false;  // logged as a possible leak during this lease
   };
   enum class close_reason : std::uint8_t { max_lifetime, idle_timeout };
 
-  void give_back(std::unique_ptr<Session> session, bool discard, bool lost,
-                 clock::time_point acquired_at, std::uint64_t generation,
-                 std::size_t slot) noexcept;
+  void give_back(connection_lease& lease) noexcept;
   result<connection_lease> acquire_until(clock::time_point now, clock::time_point deadline,
                                          std::source_location where);
   // Under the lock: hands out a connection, noting the lease in its slot.
   connection_lease lease_out(std::unique_ptr<Session> session, clock::time_point now,
-                             std::size_t slot, std::source_location where);
+                             clock::time_point expires_at, std::size_t slot,
+                             std::source_location where);
+  // Under the lock: what leak detection needs to know of a lease.
+  void note_lease(std::size_t slot, clock::time_point now, std::source_location where) noexcept;
   // Under the lock: why an idle connection must be closed rather than handed out, if it must.
   std::optional<close_reason> expiry(const idle_session& entry,
                                      clock::time_point now) const noexcept;
-  std::size_t take_slot(clock::time_point now);
+  std::size_t take_slot() noexcept;
+  clock::time_point expiry_of_new(clock::time_point now);
   void free_slot(std::size_t slot) noexcept;
   // Under the lock, which it lets go while the connection closes.
   void close(std::unique_lock<std::mutex>& lock, std::unique_ptr<Session> session, std::size_t slot,
