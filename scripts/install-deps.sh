@@ -27,6 +27,7 @@ PACKAGES=(
     git
     pkg-config
     ca-certificates
+    openssl         # certificates for the TLS tests
     catch2
     libtrompeloeil-cpp-dev
     libbenchmark-dev

@@ -79,6 +79,17 @@ bool is_bad_credentials(std::string_view message) {
           message.find("does not exist") != std::string_view::npos);
 }
 
+// A TLS setup one side refuses: a server certificate that does not verify or does not match the
+// host, a client certificate missing or refused, TLS required by one side only. No retry can help.
+// A connection cut during the handshake says none of these, and stays a lost connection.
+bool is_tls_refusal(std::string_view message) {
+  for (const std::string_view sign :
+       {"certificate", "unknown ca", "does not support SSL", "doesn't support it"}) {
+    if (message.find(sign) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 // libpq refuses a connection option before it tries the server ("invalid sslmode value:
 // \"bogus\"", "invalid connection option", "invalid integer value"): no retry can help.
 bool is_bad_option(std::string_view message) {
@@ -119,6 +130,11 @@ error postgresql_error(std::string_view sqlstate, std::string_view message,
       return make(
           errc::configuration, retry_class::permanent, std::move(code), operation,
           std::string(message) + " (check the user, password and database name in the URL)");
+    }
+    if (is_tls_refusal(message)) {
+      return make(
+          errc::configuration, retry_class::permanent, std::move(code), operation,
+          std::string(message) + " (check sslmode, sslrootcert, sslcert and sslkey in the URL)");
     }
     return make(errc::connection_lost, retry_class::reconnect_then_retry, std::move(code),
                 operation, message);
@@ -161,6 +177,11 @@ error mysql_error(unsigned int error_number, std::string_view message, std::stri
       return make(
           errc::configuration, retry_class::permanent, std::move(code), operation,
           std::string(message) + " (check the user, password, host and database in the URL)");
+    }
+    constexpr unsigned int ssl_connection_error = 2026;  // CR_SSL_CONNECTION_ERROR
+    if (error_number == ssl_connection_error && is_tls_refusal(message)) {
+      return make(errc::configuration, retry_class::permanent, std::move(code), operation,
+                  std::string(message) + " (check sslca, sslcert and sslkey in the URL)");
     }
     return make(errc::connection_lost, retry_class::reconnect_then_retry, std::move(code),
                 operation, message);

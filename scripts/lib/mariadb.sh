@@ -392,7 +392,8 @@ mariadb_server_start() (
 
     for ((attempt = 1; attempt <= REPOKIT_MDB_START_ATTEMPTS; attempt++)); do
         port="$(_mdb_pick_ports 1)"
-        _mdb_write_cnf "$dir" "$port"
+        # More server options, one per line, e.g. the TLS test's certificates.
+        _mdb_write_cnf "$dir" "$port" "${REPOKIT_MDB_EXTRA_CNF:-}"
         if ((fresh)) && [[ ! -d "$dir/data/mysql" ]]; then
             _mdb_install_db "$dir"
         fi

@@ -128,6 +128,8 @@ _pg_server_opts() {
     sock="$(_pg_socket_dir "$dir")"
     printf '%s' "-c listen_addresses=127.0.0.1 -p $port -k '$sock' -c fsync=off"
     printf '%s' " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+    # More server options, e.g. the TLS test's certificates.
+    [[ -z "${REPOKIT_PG_EXTRA_OPTS:-}" ]] || printf ' %s' "$REPOKIT_PG_EXTRA_OPTS"
 }
 
 _pg_url() {
